@@ -1,0 +1,58 @@
+# tradingd: two set-up commands, `make run` and `make test`, from nothing.
+#
+# torch: without a GPU the CPU wheel is pinned (torch==2.13.0+cpu, from the local wheel
+# cache or https://download.pytorch.org/whl/cpu); with `nvidia-smi` present the CUDA build
+# of the same release comes from PyPI. Override with `make TORCH_SPEC=... TORCH_INDEX=...`.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONFIG ?= config.toml
+PYTEST_ARGS ?=
+
+HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+ifeq ($(HAS_GPU),1)
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+else
+TORCH_SPEC ?= torch==2.13.0+cpu
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+endif
+
+.PHONY: run test bench venv install install-test install-bench clean lint
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+
+# torch first, so that the project's `torch>=...` requirement is already met.
+$(VENV)/.torch: | $(BIN)/python
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)" || \
+	  $(BIN)/pip install --quiet "$(TORCH_SPEC)" --extra-index-url "$(TORCH_INDEX)"
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.torch
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.torch
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	touch $@
+
+venv install: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(BIN)/tradingd run --config $(CONFIG)
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python bench/w1.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

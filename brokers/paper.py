@@ -1,0 +1,399 @@
+"""The paper broker: target weights in, market orders, fills, cash and marks out.
+
+Rules, in the order they apply:
+
+- A ``TargetWeightsSet`` becomes one market order per symbol whose holding must change,
+  sized at the decision bar's close against equity marked at that close (whole shares
+  unless ``fractional``). Order ids are deterministic (run, decision time, symbol): a
+  decision already on record (after a restart) never places orders again.
+- Timing: with ``fill = "next_bar"`` orders fill on the next bar, at its open or, when
+  the data has no open, its close; never on the bar that produced the decision. With
+  ``fill = "same_close"`` they fill at the decision bar's close.
+- Sells go before buys. Long-only and no leverage: a sell never exceeds the holding and a
+  buy never spends cash the account does not have. When prices moved between decision
+  and fill so the buys cost more than the cash, every buy is scaled by the same factor
+  and the remainders are cancelled with the reason.
+- Price: the bar price moved against the order by ``slippage_bps`` plus, when the bar
+  has volume and ``impact_coef`` > 0, the square-root impact ``Y * sigma * sqrt(Q / ADV)``
+  (sigma: std of the last ``impact_window`` daily returns, ADV: their mean volume).
+- When a bar has volume, a fill is capped at ``participation`` x volume; the remainder is
+  cancelled and recorded.
+- Commission: ``max(min_commission, commission_bps x notional)``, rounded to the cent.
+- An order for a symbol without a usable price (missing, NaN, <= 0) is rejected.
+
+Cash changes by exactly ``-(qty x price) - fee`` per fill, so at every mark
+``equity == cash + sum(qty x last price)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import structlog
+
+from brokers.config import BrokerConfig
+from daemon.bus import EventBus
+from daemon.events import (
+    BarsClosed,
+    OrderCancelled,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+    PortfolioMarked,
+    TargetWeightsSet,
+)
+
+__all__ = ["PaperBroker", "commission", "order_id_for"]
+
+_EPS = 1e-9
+
+
+def commission(notional: float, bps: float, minimum: float) -> float:
+    """Fee for one fill: ``max(minimum, bps/1e4 x |notional|)`` rounded half-up to cents."""
+    raw = max(minimum, abs(notional) * bps / 1e4)
+    return math.floor(raw * 100.0 + 0.5) / 100.0
+
+
+def order_id_for(run_id: str, decision_ts: datetime, symbol: str) -> str:
+    """Deterministic client order id: same run, decision and symbol give the same id."""
+    return f"{run_id}:{decision_ts.astimezone(UTC):%Y%m%dT%H%M%SZ}:{symbol}"
+
+
+@dataclass
+class _Order:
+    order_id: str
+    symbol: str
+    side: int  # +1 buy, -1 sell
+    remaining: float
+    decision_ts: datetime
+    decision_bar_ts: datetime
+
+
+class PaperBroker:
+    """Simulated execution and the account (cash, positions) of one run."""
+
+    def __init__(self, config: BrokerConfig, *, bus: EventBus, run_id: str, cash: float) -> None:
+        self.config = config
+        self._bus = bus
+        self._run_id = run_id
+        self.cash = float(cash)
+        self._symbols: tuple[str, ...] = ()
+        self._col: dict[str, int] = {}
+        self._qty = np.zeros(0)
+        self._avg = np.zeros(0)
+        self._price = np.zeros(0)  # last usable close per symbol, 0 before the first
+        self._bar: BarsClosed | None = None
+        self._pending: list[_Order] = []
+        self._known_ids: set[str] = set()
+        self._held: tuple[tuple[str, ...], np.ndarray] | None = None  # cache for marks
+        self._cols_cache: dict[tuple[str, ...], np.ndarray] = {}
+        self._window: list[tuple[np.ndarray, np.ndarray]] = []  # (close, volume) for impact
+        self._log = structlog.get_logger(component="broker")
+
+    # -- wiring and restart --------------------------------------------------------------
+
+    def attach(self, bus: EventBus) -> None:
+        bus.subscribe(BarsClosed, self.on_bars, name="broker:bars")
+        bus.subscribe(TargetWeightsSet, self.on_targets, name="broker:targets")
+
+    def restore(
+        self,
+        *,
+        cash: float,
+        positions: dict[str, float],
+        avg_prices: dict[str, float],
+        order_ids: frozenset[str],
+        pending: tuple[dict[str, object], ...],
+    ) -> None:
+        """Resume from the ledger: cash, holdings, orders already placed, orders still open."""
+        self.cash = float(cash)
+        self._known_ids = set(order_ids)
+        self._ensure(tuple(positions))
+        self._cols_cache.clear()
+        for symbol, qty in positions.items():
+            i = self._col[symbol]
+            self._qty[i] = qty
+            self._avg[i] = avg_prices.get(symbol, 0.0)
+        for row in pending:
+            ts = datetime.fromisoformat(str(row["ts"]))
+            self._pending.append(
+                _Order(
+                    order_id=str(row["order_id"]),
+                    symbol=str(row["symbol"]),
+                    side=1 if row["side"] == "buy" else -1,
+                    remaining=float(row["qty"]) - float(row["filled_qty"]),  # type: ignore[arg-type]
+                    decision_ts=ts,
+                    decision_bar_ts=ts,
+                )
+            )
+        self._held = None
+
+    def remember_prices(self, bar: BarsClosed) -> None:
+        """Warm-up: learn prices (and the impact window) without trading or marking."""
+        self._learn(bar, self._ensure(bar.symbols))
+        self._bar = bar
+
+    # -- state helpers -------------------------------------------------------------------
+
+    def _ensure(self, symbols: tuple[str, ...]) -> np.ndarray:
+        """Account columns of ``symbols`` (adding unseen symbols to the account)."""
+        cols = self._cols_cache.get(symbols)
+        if cols is not None:
+            return cols
+        new = [s for s in symbols if s not in self._col]
+        if new:
+            for s in new:
+                self._col[s] = len(self._col)
+            pad = np.zeros(len(new))
+            self._qty = np.concatenate([self._qty, pad])
+            self._avg = np.concatenate([self._avg, pad])
+            self._price = np.concatenate([self._price, pad])
+            self._window = []
+            self._held = None
+            self._symbols = tuple(self._col)
+        cols = np.array([self._col[s] for s in symbols], dtype=np.intp)
+        self._cols_cache[symbols] = cols
+        return cols
+
+    def _learn(self, bar: BarsClosed, cols: np.ndarray) -> None:
+        close = bar.close
+        usable = np.isfinite(close) & (close > 0)
+        self._price[cols[usable]] = close[usable]
+        if self.config.impact_coef > 0:
+            full_close = np.full(len(self._col), np.nan)
+            full_volume = np.full(len(self._col), np.nan)
+            full_close[cols] = close
+            full_volume[cols] = bar.volume
+            self._window.append((full_close, full_volume))
+            del self._window[: -(self.config.impact_window + 1)]
+
+    def equity(self) -> float:
+        return self.cash + float(self._qty @ self._price)
+
+    def positions(self) -> dict[str, float]:
+        return {s: float(self._qty[i]) for s, i in self._col.items() if self._qty[i] != 0}
+
+    # -- bars: fill what is pending, then mark -------------------------------------------
+
+    def on_bars(self, bar: BarsClosed) -> None:
+        cols = self._ensure(bar.symbols)
+        if self._pending:
+            # next_bar orders; with same_close only orders restored after a restart wait
+            # here. Fill before learning this bar: the impact estimate must not see its close.
+            self._execute(bar, use_open=True)
+        self._learn(bar, cols)
+        self._bar = bar
+        self._mark(bar.ts)
+
+    def _mark(self, ts: datetime) -> None:
+        if self._held is None:
+            mask = self._qty != 0
+            self._held = (tuple(np.asarray(list(self._col))[mask]), np.flatnonzero(mask))
+        symbols, idx = self._held
+        qty = self._qty[idx]  # fancy indexing copies: safe to hand out read-only
+        prices = self._price[idx]
+        qty.flags.writeable = False
+        prices.flags.writeable = False
+        self._bus.publish(
+            PortfolioMarked(
+                ts=ts, cash=self.cash, equity=self.cash + float(qty @ prices),
+                symbols=symbols, qty=qty, prices=prices,
+            )
+        )
+
+    # -- decisions: orders ---------------------------------------------------------------
+
+    def on_targets(self, target: TargetWeightsSet) -> None:
+        bar = self._bar
+        if bar is None:
+            self._log.warning("targets_without_prices", decision_ts=target.ts.isoformat())
+            return
+        for order in self._pending:  # a newer decision supersedes unfilled orders
+            self._cancel(order, order.remaining, f"superseded by decision at {target.ts.isoformat()}", target.ts)
+        self._pending = []
+        cfg = self.config
+        target_cols = self._ensure(target.symbols)
+        bar_cols = self._ensure(bar.symbols)
+        weights = np.zeros(len(self._col))
+        weights[target_cols] = target.weights
+        bar_close = np.full(len(self._col), np.nan)
+        bar_close[bar_cols] = bar.close
+        equity = self.equity()
+        sells: list[_Order] = []
+        buys: list[_Order] = []
+        for symbol, i in self._col.items():
+            w, held = weights[i], self._qty[i]
+            if w == 0 and held == 0:
+                continue
+            order_id = order_id_for(self._run_id, target.ts, symbol)
+            if order_id in self._known_ids:
+                continue  # this decision was already acted on (restart)
+            price = bar_close[i]
+            if not (np.isfinite(price) and price > 0):
+                self._known_ids.add(order_id)
+                side = "buy" if w * equity > held * self._price[i] else "sell"
+                self._bus.publish(
+                    OrderRejected(
+                        ts=target.ts, order_id=order_id, symbol=symbol, side=side, qty=0.0,
+                        reason=f"no usable price for {symbol} at the decision bar {bar.ts.isoformat()}",
+                        decision_ts=target.ts,
+                    )
+                )
+                continue
+            want = w * equity / price
+            if not cfg.fractional:
+                want = math.floor(want + _EPS)
+            delta = want - held
+            if abs(delta) < _EPS or abs(delta) * price < cfg.min_order_value:
+                continue
+            order = _Order(order_id, symbol, 1 if delta > 0 else -1, abs(delta), target.ts, bar.ts)
+            (buys if delta > 0 else sells).append(order)
+        for order in sells + buys:
+            self._known_ids.add(order.order_id)
+            self._bus.publish(
+                OrderSubmitted(
+                    ts=target.ts, order_id=order.order_id, symbol=order.symbol,
+                    side="buy" if order.side > 0 else "sell", qty=order.remaining,
+                    decision_ts=target.ts,
+                )
+            )
+        self._pending = sells + buys
+        if cfg.fill == "same_close" and self._pending:
+            self._execute(bar, use_open=False)
+            self._mark(bar.ts)
+
+    # -- execution -----------------------------------------------------------------------
+
+    def _execute(self, bar: BarsClosed, *, use_open: bool) -> None:
+        pending, self._pending = self._pending, []
+        col_in_bar = {s: j for j, s in enumerate(bar.symbols)}
+        buys: list[tuple[_Order, float, float]] = []
+        for order in pending:  # sells were queued first: their proceeds fund the buys
+            j = col_in_bar.get(order.symbol)
+            price = volume = math.nan
+            if j is not None:
+                price = float(bar.open[j]) if use_open else math.nan
+                if not (math.isfinite(price) and price > 0):
+                    price = float(bar.close[j])
+                volume = float(bar.volume[j])
+            if not (math.isfinite(price) and price > 0):
+                self._bus.publish(
+                    OrderRejected(
+                        ts=bar.ts, order_id=order.order_id, symbol=order.symbol,
+                        side="buy" if order.side > 0 else "sell", qty=order.remaining,
+                        reason=f"no usable price for {order.symbol} at {bar.ts.isoformat()}",
+                        decision_ts=order.decision_ts,
+                    )
+                )
+            elif order.side < 0:
+                self._fill(order, bar.ts, price, volume)
+            else:
+                buys.append((order, price, volume))
+        scale = self._buy_scale(buys)
+        for order, price, volume in buys:
+            self._fill(order, bar.ts, price, volume, scale=scale)
+
+    def _buy_scale(self, buys: list[tuple[_Order, float, float]]) -> float:
+        """Pro-rata factor when the buys cost more than the cash on hand (prices moved).
+
+        Cutting every buy by the same factor keeps the target's proportions instead of
+        starving whichever symbol happens to come last.
+        """
+        cfg = self.config
+        need = 0.0
+        for order, price, _ in buys:
+            notional = order.remaining * price * (1 + cfg.slippage_bps / 1e4)
+            need += notional + commission(notional, cfg.commission_bps, cfg.min_commission)
+        if need <= self.cash or need <= 0:
+            return 1.0
+        return max(self.cash, 0.0) / need
+
+    def _fill(
+        self, order: _Order, ts: datetime, bar_price: float, volume: float, *, scale: float = 1.0
+    ) -> None:
+        cfg = self.config
+        i = self._col[order.symbol]
+        qty = order.remaining
+        reason = None
+        if scale < 1.0:
+            qty = qty * scale if cfg.fractional else float(math.floor(qty * scale + _EPS))
+            reason = f"insufficient cash: buys scaled to {scale:.4%} of their size"
+        if order.side < 0 and qty > self._qty[i] + _EPS:
+            qty, reason = max(self._qty[i], 0.0), "sell exceeds holding (long-only)"
+        if math.isfinite(volume) and volume > 0:
+            cap = cfg.participation * volume
+            cap = cap if cfg.fractional else math.floor(cap + _EPS)
+            if qty > cap + _EPS:
+                qty, reason = cap, f"participation cap: {cfg.participation:.0%} of bar volume {volume:g}"
+        price = bar_price * (1.0 + order.side * (cfg.slippage_bps / 1e4 + self._impact(i, qty)))
+        if order.side > 0:
+            affordable = self._affordable(price)
+            if qty > affordable + _EPS:
+                qty, reason = affordable, f"insufficient cash: {self.cash:.2f} available"
+        if qty <= _EPS:
+            self._cancel(order, order.remaining, reason or "nothing to fill", ts)
+            return
+        signed = qty * order.side
+        notional = qty * price
+        fee = commission(notional, cfg.commission_bps, cfg.min_commission)
+        self.cash -= signed * price + fee
+        held = self._qty[i]
+        new = held + signed
+        if signed > 0:
+            self._avg[i] = (held * self._avg[i] + signed * price) / new
+        elif abs(new) < _EPS:
+            new, self._avg[i] = 0.0, 0.0
+        self._qty[i] = new
+        self._held = None
+        remaining = order.remaining - qty
+        self._bus.publish(
+            OrderFilled(
+                ts=ts, order_id=order.order_id, fill_id=f"{order.order_id}:1", symbol=order.symbol,
+                qty=signed, price=price, fee=fee, cost=qty * abs(price - bar_price), bar_price=bar_price,
+                remaining=0.0 if reason else remaining, position=new, avg_price=float(self._avg[i]),
+            )
+        )
+        if reason and remaining > _EPS:
+            self._cancel(order, remaining, reason, ts)
+
+    def _affordable(self, price: float) -> float:
+        """Most shares buyable at ``price`` with the cash on hand, commission included."""
+        cfg = self.config
+        cash = self.cash
+        if cash <= 0:
+            return 0.0
+        qty = max(min(cash / (price * (1 + cfg.commission_bps / 1e4)), (cash - cfg.min_commission) / price), 0.0)
+        if not cfg.fractional:
+            qty = float(math.floor(qty + _EPS))
+            # The fee is rounded to the cent and may round up: step down until it fits.
+            while qty > 0 and qty * price + commission(qty * price, cfg.commission_bps, cfg.min_commission) > cash:
+                qty -= 1.0
+            return qty
+        if qty * price + commission(qty * price, cfg.commission_bps, cfg.min_commission) > cash:
+            qty -= 0.01 / price
+        return max(qty, 0.0)
+
+    def _impact(self, i: int, qty: float) -> float:
+        cfg = self.config
+        if cfg.impact_coef <= 0 or len(self._window) < 3:
+            return 0.0
+        closes = np.array([c[i] for c, _ in self._window])
+        volumes = np.array([v[i] for _, v in self._window])
+        returns = closes[1:] / closes[:-1] - 1.0
+        returns = returns[np.isfinite(returns)]
+        adv = np.nanmean(volumes[1:]) if np.isfinite(volumes[1:]).any() else float("nan")
+        if len(returns) < 2 or not (np.isfinite(adv) and adv > 0):
+            return 0.0
+        return cfg.impact_coef * float(returns.std(ddof=1)) * math.sqrt(qty / adv)
+
+    def _cancel(self, order: _Order, qty: float, reason: str, ts: datetime) -> None:
+        self._bus.publish(OrderCancelled(ts=ts, order_id=order.order_id, symbol=order.symbol, qty=qty, reason=reason))
+
+    def cancel_all(self, reason: str, ts: datetime) -> None:
+        """Cancel every unfilled order (end of a backtest)."""
+        for order in self._pending:
+            self._cancel(order, order.remaining, reason, ts)
+        self._pending = []

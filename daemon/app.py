@@ -1,0 +1,217 @@
+"""Wiring: builds the components of one run and connects them through the bus.
+
+Live and backtest runs are assembled here from the same parts; they differ only in the
+clock, in whether the recorder commits per event, and in who fires the jobs. This
+module holds no behaviour of its own beyond choosing the window and restoring a
+resumed run from the store.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import structlog
+from apscheduler.triggers.cron import CronTrigger
+
+from brokers.paper import PaperBroker
+from daemon.bus import EventBus
+from daemon.clock import Clock, PacedClock, ReplayClock
+from daemon.config import Config, InputError
+from daemon.cron import parse_cron
+from daemon.feeds.bundled import BundledPrices
+from daemon.jobs import JobContext, JobRunner
+from daemon.logs import bind
+from state.recorder import Recorder
+from state.store import Store
+from state.writer import BackgroundWriter
+from strategies.base import Strategy, build_strategy
+from strategies.runner import StrategyRunner
+
+__all__ = ["App", "build_app", "next_session_start", "tradingd_version"]
+
+
+def tradingd_version() -> str:
+    try:
+        return version("tradingd")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+@dataclass
+class App:
+    """The components of one run. Drivers (``daemon.service``, ``daemon.backtest``) run it."""
+
+    config: Config
+    mode: str
+    run_id: str
+    resumed: bool
+    store: Store
+    bus: EventBus
+    clock: Clock
+    prices: BundledPrices
+    trader: StrategyRunner
+    broker: PaperBroker
+    recorder: Recorder
+    jobs: JobRunner
+    triggers: dict[str, CronTrigger]
+    window: tuple[datetime, datetime]
+
+    def close(self, status: str) -> None:
+        """Flush, record how the run ended, close the database."""
+        self.recorder.close()
+        self.store.finish_run(self.run_id, status, datetime.now(UTC))
+        self.store.close()
+
+
+def _session_midnights(prices: BundledPrices, timezone: str) -> list[datetime]:
+    local = prices.sessions.tz_localize(timezone, ambiguous=True, nonexistent="shift_forward")
+    return [t.to_pydatetime() for t in local.tz_convert(UTC)]
+
+
+def build_app(
+    config: Config,
+    *,
+    mode: str,
+    db_path: str | Path | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    resume: bool = False,
+    live: bool = False,
+    pace_wall_start: float | None = None,
+    strategy: Strategy | None = None,
+) -> App:
+    """Assemble a run.
+
+    ``mode``: "live" (the daemon, and one-off jobs) or "backtest". ``live`` selects live
+    delivery (async bus, per-event commits, paced clock); a backtest or a one-off job
+    uses the replay clock. ``resume`` continues the newest unfinished live run with the
+    same config, restoring cash, positions, open orders and the replay position.
+    ``strategy`` replaces the one ``strategy.name`` selects (custom strategies, tests).
+    """
+    log = structlog.get_logger(component="app")
+    market = config.market
+    try:
+        prices = BundledPrices(
+            market.source, timezone=market.timezone, close_time=market.close_time, symbols=market.symbols
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    store = Store.open(db_path or config.run.db_path)
+    config_hash = config.config_hash()
+    strategy = strategy or build_strategy(config.strategy)
+    warmup = max(strategy.warmup_bars, 1)
+
+    first = start or market.replay_start
+    i0 = prices.index_of(first) if first else warmup
+    i0 = max(i0, 0)
+    last = end or market.replay_end
+    i1 = prices.index_of(last, after=True) if last else len(prices.sessions)
+    if i0 >= i1:
+        store.close()
+        raise InputError(
+            f"empty window: no {market.source} sessions between {first} and {last} "
+            f"(data covers {prices.sessions[0].date()} .. {prices.sessions[-1].date()})"
+        )
+    window = (prices.bar_times[i0], prices.bar_times[i1 - 1])
+
+    info = store.resumable_run(mode, config_hash) if resume else None
+    if info is not None:
+        run_id = info.run_id
+        store.reopen_run(run_id)
+    else:
+        run_id = store.begin_run(
+            mode=mode,
+            config_hash=config_hash,
+            config_json=json.dumps(config.model_dump(mode="json"), sort_keys=True),
+            strategy=strategy.name,
+            start_cash=config.run.start_cash,
+            started_at=datetime.now(UTC),
+            window=window,
+            version=tradingd_version(),
+        )
+    bind(run_id=run_id, mode=mode)
+
+    bus = EventBus(queue_size=config.bus.queue_size, slow_handler_s=config.bus.slow_handler_ms / 1000)
+    ledger = store.ledger(run_id, config.run.start_cash) if info is not None else None
+    cursor = i0
+    if ledger is not None and ledger.last_mark_ts is not None:
+        prices.seek_after(ledger.last_mark_ts)
+        cursor = prices.cursor
+    prices.limit(cursor, i1)
+
+    sim_start = _session_midnights(prices, market.timezone)[min(cursor, len(prices.sessions) - 1)]
+    if live:
+        clock: Clock = PacedClock(
+            _session_midnights(prices, market.timezone), market.pace, sim_start, wall_start=pace_wall_start
+        )
+    else:
+        clock = ReplayClock(sim_start)
+
+    trader = StrategyRunner(
+        strategy,
+        clock=clock,
+        frequency=config.strategy.rebalance,
+        timezone=market.timezone,
+        max_gross=config.broker.max_gross,
+    )
+    broker = PaperBroker(config.broker, bus=bus, run_id=run_id, cash=config.run.start_cash)
+    recorder = Recorder(
+        store, run_id, clock=clock, autocommit=live, writer=None if live else BackgroundWriter(store)
+    )
+    trader.attach(bus)
+    broker.attach(bus)
+    recorder.attach(bus)
+
+    history = prices.history(cursor - warmup, cursor)
+    trader.warm_up(history)
+    for bar in history[-(config.broker.impact_window + 1) :]:
+        broker.remember_prices(bar)
+    if ledger is not None:
+        broker.restore(
+            cash=ledger.cash,
+            positions=ledger.positions,
+            avg_prices=ledger.avg_prices,
+            order_ids=ledger.order_ids,
+            pending=ledger.pending,
+        )
+        recorder.restore(ledger.pending, ledger.positions, ledger.avg_prices)
+        trader.restore(ledger.last_target_bar_ts)
+        log.info(
+            "run_resumed",
+            last_mark=ledger.last_mark_ts.isoformat() if ledger.last_mark_ts else None,
+            cash=round(ledger.cash, 2),
+            positions=len(ledger.positions),
+            open_orders=len(ledger.pending),
+        )
+
+    triggers = {
+        name: parse_cron(job.cron, market.timezone) for name, job in config.jobs.items() if job.enabled
+    }
+    ctx = JobContext(clock=clock, bus=bus, prices=prices, trader=trader, live=live)
+    return App(
+        config=config,
+        mode=mode,
+        run_id=run_id,
+        resumed=info is not None,
+        store=store,
+        bus=bus,
+        clock=clock,
+        prices=prices,
+        trader=trader,
+        broker=broker,
+        recorder=recorder,
+        jobs=JobRunner(ctx),
+        triggers=triggers,
+        window=window,
+    )
+
+
+def next_session_start(app: App) -> datetime:
+    """Midnight (exchange time) of the next session to replay, as UTC."""
+    midnights = _session_midnights(app.prices, app.config.market.timezone)
+    return midnights[min(app.prices.cursor, len(midnights) - 1)]
+

@@ -1,0 +1,234 @@
+"""The ``tradingd`` command line.
+
+Exit codes: 0 success; 1 the work failed (one-line reason on stderr); 2 bad input
+(config file, arguments, dates), with a message naming what is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from daemon.config import JOB_NAMES, Config, ConfigError, InputError, load_config
+
+__all__ = ["main"]
+
+DEFAULT_CONFIG = "config.toml"
+
+
+class UsageError(InputError):
+    """Bad command-line input: exit 2."""
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2015-01-02, got {value!r}") from None
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return number
+
+
+def _load(args: argparse.Namespace) -> Config:
+    """The config named by --config, or ./config.toml, or the built-in defaults."""
+    path = args.config
+    if path is None and Path(DEFAULT_CONFIG).exists():
+        path = DEFAULT_CONFIG
+    overrides: dict[str, dict[str, object]] = {}
+    if getattr(args, "pace", None) is not None:
+        overrides.setdefault("market", {})["pace"] = args.pace
+    return load_config(path, overrides=overrides)
+
+
+def _setup_logging(args: argparse.Namespace, config: Config | None) -> None:
+    from daemon import logs
+
+    level = args.log_level or (config.logging.level if config else "info")
+    fmt = args.log_format or (config.logging.format if config else "auto")
+    logs.configure(level, fmt)
+
+
+def _common(parser: argparse.ArgumentParser, *, db: bool = True) -> None:
+    parser.add_argument("--config", help=f"config file (default: ./{DEFAULT_CONFIG} if present, else built-in defaults)")
+    if db:
+        parser.add_argument("--db", help="SQLite database (default: run.db from the config, data/tradingd.db)")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", choices=["auto", "json", "console"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tradingd", description=__doc__.splitlines()[0] if __doc__ else None)
+    from daemon.app import tradingd_version
+
+    parser.add_argument("--version", action="version", version=f"tradingd {tradingd_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon (offline: replays bundled history as if live)")
+    _common(run)
+    run.add_argument("--exit-when-done", action="store_true", help="exit 0 when the replayed data runs out")
+    run.add_argument("--new-run", action="store_true", help="start a new run instead of resuming the last one")
+    run.add_argument("--pace", type=_positive, help="override market.pace (trading days per second)")
+
+    bt = sub.add_parser("backtest", help="replay a window through the same components, no sleeping")
+    _common(bt)
+    bt.add_argument("--start", type=_date, help="first session (default: market.replay_start or first tradable day)")
+    bt.add_argument("--end", type=_date, help="last session (default: market.replay_end or the last one)")
+    bt.add_argument("--json", action="store_true", help="print the summary as JSON")
+    bt.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+
+    job = sub.add_parser("job", help="run one scheduled job once, now, and exit")
+    job.add_argument("name", help=f"one of: {', '.join(JOB_NAMES)}")
+    _common(job)
+
+    status = sub.add_parser("status", help="show a run's state from the database")
+    _common(status)
+    status.add_argument("--run", help="run id (default: the most recent)")
+    status.add_argument("--json", action="store_true")
+
+    for name, helptext in (("train", "train a forecaster (see docs/models.md)"), ("tune", "hyperparameter search")):
+        extra = sub.add_parser(name, help=helptext, add_help=False)
+        extra.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from daemon.app import build_app
+    from daemon.service import serve
+
+    config = _load(args)
+    _setup_logging(args, config)
+    app = build_app(
+        config, mode="live", db_path=args.db, resume=config.run.resume and not args.new_run, live=True
+    )
+    status = asyncio.run(serve(app, exit_when_done=args.exit_when_done))
+    return 0 if status in ("stopped", "completed") else 1
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from daemon.app import build_app
+    from daemon.backtest import run_backtest
+    from daemon.report import format_summary, summarize
+
+    config = _load(args)
+    _setup_logging(args, config)
+    if args.start and args.end and args.end < args.start:
+        raise UsageError("--end is before --start")
+    app = build_app(config, mode="backtest", db_path=args.db, start=args.start, end=args.end)
+    try:
+        asyncio.run(run_backtest(app, progress=None if not args.no_progress else False))
+    except BaseException:
+        app.close("failed")
+        raise
+    summary = summarize(app.store, app.run_id)
+    app.close("completed")
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    from daemon.app import build_app, next_session_start
+    from daemon.status import _pid_alive
+    from state.store import Store
+
+    if args.name not in JOB_NAMES:
+        raise UsageError(f"unknown job {args.name!r} (known: {', '.join(JOB_NAMES)})")
+    config = _load(args)
+    _setup_logging(args, config)
+    db = args.db or config.run.db_path
+    if Path(db).exists():
+        store = Store.open(db)
+        active = store.resumable_run("live", config.config_hash())
+        row = store.rows("select pid from runs where run_id = ?", (active.run_id,)) if active else []
+        store.close()
+        if active and active.status == "running" and row and row[0]["pid"] != os.getpid() and _pid_alive(row[0]["pid"]):
+            print(f"tradingd: run {active.run_id} is active in pid {row[0]['pid']}; stop it first", file=sys.stderr)
+            return 1
+    app = build_app(config, mode="live", db_path=args.db, resume=config.run.resume)
+    # The offline source lives in simulated time: "now" is when the job would fire next.
+    from daemon.cron import parse_cron
+
+    trigger = parse_cron(config.jobs[args.name].cron, config.market.timezone)
+    when = trigger.get_next_fire_time(None, next_session_start(app))
+    if when is not None:
+        app.clock.advance_to(when)  # type: ignore[attr-defined]
+    ok = asyncio.run(app.jobs.fire(args.name))
+    app.bus.drain()
+    app.close("stopped")  # a later `tradingd run` resumes this run
+    return 0 if ok else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from daemon.status import collect_status, render_status
+    from state.store import Store
+
+    db = args.db
+    if db is None:
+        config = _load(args)
+        db = str(config.run.db_path)
+    try:
+        store = Store.open(db, readonly=True)
+    except FileNotFoundError:
+        print(f"tradingd: no database at {db} (has the daemon run yet?)", file=sys.stderr)
+        return 1
+    try:
+        status = collect_status(store, args.run)
+    except LookupError as exc:
+        print(f"tradingd: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(render_status(status, as_json=args.json))
+    return 0
+
+
+def cmd_models(command: str, rest: list[str]) -> int:
+    try:
+        from models import cli as models_cli
+    except ImportError as exc:
+        print(f"tradingd: {command} is unavailable: {exc}", file=sys.stderr)
+        return 1
+    entry = models_cli.train_main if command == "train" else models_cli.tune_main
+    return int(entry(rest))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("train", "tune"):
+        return cmd_models(argv[0], argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    commands = {"run": cmd_run, "backtest": cmd_backtest, "job": cmd_job, "status": cmd_status}
+    try:
+        return commands[args.command](args)
+    except InputError as exc:  # config, arguments, or values that only show once data loads
+        print(f"tradingd: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        print(f"tradingd: {args.command} failed: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,183 @@
+"""Events: everything that happens in tradingd, as frozen, typed, past-tense facts.
+
+Every event carries ``ts``, the (clock) time it describes. Array fields are read-only
+numpy arrays aligned with the event's ``symbols``; ``freeze`` makes them so.
+
+Market data is cross-sectional: one ``BarsClosed`` per timestamp carries the universe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+__all__ = [
+    "BarsClosed",
+    "Event",
+    "FeedExhausted",
+    "JobFailed",
+    "JobFinished",
+    "OrderCancelled",
+    "OrderFilled",
+    "OrderRejected",
+    "OrderSubmitted",
+    "PortfolioMarked",
+    "TargetWeightsSet",
+    "freeze",
+]
+
+
+def freeze(values: object, dtype: type = np.float64) -> np.ndarray:
+    """A read-only float array copy of ``values``; events must not be mutated by handlers."""
+    array = np.array(values, dtype=dtype)
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of all events. ``ts``: the aware UTC time the event describes."""
+
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BarsClosed(Event):
+    """One bar closed for the whole universe.
+
+    ``symbols``: (N,) names; ``open``/``high``/``low``/``close``/``volume``: (N,) float64,
+    NaN where a symbol has no value (not listed yet, halted, or the source has no such
+    field: the bundled skfolio set has closes only). ``available_at``: when the bar
+    became known (>= ``ts``).
+    """
+
+    symbols: tuple[str, ...]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    available_at: datetime
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedExhausted(Event):
+    """A replayed source has no more data (the offline daemon keeps serving)."""
+
+    source: str
+    last_bar_ts: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetWeightsSet(Event):
+    """A strategy decided the portfolio it wants; ``ts`` is the decision time.
+
+    ``weights``: (N,) fractions of equity, aligned with ``symbols``; symbols held but not
+    listed are targeted at zero. ``bar_ts`` is the bar the decision was made on.
+    """
+
+    symbols: tuple[str, ...]
+    weights: np.ndarray
+    strategy: str
+    bar_ts: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderSubmitted(Event):
+    """A market order was created. ``qty`` > 0; ``side`` is "buy" or "sell".
+
+    ``order_id`` is deterministic: (run, decision time, symbol).
+    """
+
+    order_id: str
+    symbol: str
+    side: str
+    qty: float
+    decision_ts: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderFilled(Event):
+    """Part or all of an order traded. ``qty`` is signed (+ buy, - sell).
+
+    ``price`` includes slippage and impact; ``fee`` is the commission charged;
+    ``cost`` is what slippage and impact cost versus the bar price (>= 0, currency);
+    ``bar_price`` is the price of the bar the fill used; ``remaining`` is what is left of
+    the order; ``position`` / ``avg_price`` are the symbol's holding after the fill.
+    """
+
+    order_id: str
+    fill_id: str
+    symbol: str
+    qty: float
+    price: float
+    fee: float
+    cost: float
+    bar_price: float
+    remaining: float
+    position: float
+    avg_price: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRejected(Event):
+    """An order could not be placed or filled at all; ``reason`` says why.
+
+    ``ts`` is when it was refused; ``decision_ts`` the decision that asked for it.
+    """
+
+    order_id: str
+    symbol: str
+    side: str
+    qty: float
+    reason: str
+    decision_ts: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderCancelled(Event):
+    """The unfilled remainder ``qty`` (> 0) of an order was cancelled; ``reason`` says why."""
+
+    order_id: str
+    symbol: str
+    qty: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PortfolioMarked(Event):
+    """The portfolio was valued at ``ts``.
+
+    ``equity == cash + sum(qty * prices)`` exactly as computed here; ``symbols``/``qty``/
+    ``prices``: (M,) the open positions and the prices they were marked at.
+    """
+
+    cash: float
+    equity: float
+    symbols: tuple[str, ...]
+    qty: np.ndarray
+    prices: np.ndarray
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobFinished(Event):
+    """A scheduled job ran to completion; ``ts`` is when it finished.
+
+    ``detail`` is a short human-readable outcome ("1 bar", "not a rebalance day").
+    """
+
+    job: str
+    fired_at: datetime
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobFailed(Event):
+    """A scheduled job raised; ``error`` is one line: exception type and message."""
+
+    job: str
+    fired_at: datetime
+    error: str

@@ -1,0 +1,101 @@
+"""Scheduled jobs: what runs on a cron spec, and the runner that records each run.
+
+A job is an async function of a ``JobContext`` returning a one-line outcome. The same
+functions run in the live daemon (fired by APScheduler) and in backtests (fired by the
+replay driver against the replay clock). ``JobRunner.fire`` contains failures: a job that
+raises is logged, recorded as ``JobFailed`` and the daemon goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from daemon.bus import EventBus
+from daemon.clock import Clock
+from daemon.events import Event, FeedExhausted, JobFailed, JobFinished
+from daemon.feeds.bundled import BundledPrices
+from strategies.runner import StrategyRunner
+
+__all__ = ["JOBS", "JobContext", "JobRunner"]
+
+
+@dataclass
+class JobContext:
+    """What jobs may use. ``live`` decides how to publish and where slow work runs."""
+
+    clock: Clock
+    bus: EventBus
+    prices: BundledPrices
+    trader: StrategyRunner
+    live: bool
+    feed_done: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def emit(self, event: Event) -> None:
+        """Publish; a live producer waits while a subscriber's queue is full."""
+        if self.live:
+            await self.bus.publish_wait(event)
+        else:
+            self.bus.publish(event)
+
+    async def offload(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run blocking work off the event loop when live; inline in a replay."""
+        if self.live:
+            return await asyncio.to_thread(fn, *args)
+        return fn(*args)
+
+
+async def pull_prices(ctx: JobContext) -> str:
+    """Publish every bar that became available since the last pull."""
+    bars = ctx.prices.pull(ctx.clock.now())
+    for bar in bars:
+        await ctx.emit(bar)
+    if ctx.prices.exhausted and not ctx.feed_done:
+        ctx.feed_done = True
+        await ctx.emit(FeedExhausted(ts=ctx.clock.now(), source=ctx.prices.source, last_bar_ts=ctx.prices.last_bar_ts))
+    if not bars:
+        return "no new bars"
+    return f"{len(bars)} bar(s), last {bars[-1].ts.date().isoformat()}"
+
+
+async def rebalance(ctx: JobContext) -> str:
+    """Ask the strategy for a target and hand it to the broker."""
+    event, detail = await ctx.offload(ctx.trader.decide)
+    if event is not None:
+        await ctx.emit(event)
+    return str(detail)
+
+
+JOBS: dict[str, Callable[[JobContext], Awaitable[str]]] = {
+    "pull_prices": pull_prices,
+    "rebalance": rebalance,
+}
+
+
+class JobRunner:
+    """Fires jobs by name and records the outcome as ``JobFinished`` / ``JobFailed``."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+        self._log = structlog.get_logger(component="jobs")
+
+    async def fire(self, name: str) -> bool:
+        """Run job ``name`` once now; True when it succeeded."""
+        ctx = self.ctx
+        fired_at = ctx.clock.now()
+        try:
+            detail = await JOBS[name](ctx)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            self._log.error("job_failed", job=name, fired_at=fired_at.isoformat(), error=error, exc_info=exc)
+            ctx.bus.publish(JobFailed(ts=ctx.clock.now(), job=name, fired_at=fired_at, error=error))
+            return False
+        if ctx.live:
+            self._log.info("job_finished", job=name, fired_at=fired_at.isoformat(), detail=detail)
+        ctx.bus.publish(JobFinished(ts=ctx.clock.now(), job=name, fired_at=fired_at, detail=detail))
+        return True

@@ -1,0 +1,280 @@
+"""Typed, frozen, validated configuration for the forecasting models, training and tuning.
+
+One `RunConfig` holds everything a training or tuning run needs. It is read from a TOML file
+(either the whole file, or its `[models]` table when the file is the daemon's config.toml)
+with `--set key.path=value` overrides from the command line, validated once, and never
+mutated. Validation errors name the dotted key (`models.train.lr: ...`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "HybridConfig",
+    "LSTMConfig",
+    "ModelConfig",
+    "RunConfig",
+    "TFTConfig",
+    "TrainConfig",
+    "TuneConfig",
+    "HYBRID_PRESETS",
+    "load_config",
+]
+
+
+class ConfigError(ValueError):
+    """Raised with one line per invalid key, each starting with the dotted key."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Quantiles = tuple[float, ...]
+
+
+class TFTConfig(_Frozen):
+    """Temporal Fusion Transformer. The product brief's production range is hidden 256–512,
+    heads 4–8, LSTM layers 2–4, dropout 0.1–0.3; smaller sizes are allowed for tests."""
+
+    family: Literal["tft"] = "tft"
+    hidden_size: int = Field(256, ge=4, le=2048)
+    num_heads: int = Field(4, ge=1, le=16)
+    lstm_layers: int = Field(2, ge=1, le=4)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> TFTConfig:
+        if self.hidden_size % self.num_heads:
+            raise ValueError("hidden_size must be divisible by num_heads")
+        return self
+
+
+class LSTMConfig(_Frozen):
+    """LSTM baselines: `vanilla` (1 layer), `stacked` (2–4 layers), `bidirectional` (over the
+    encoder window only, so it never sees past the decision time)."""
+
+    family: Literal["lstm"] = "lstm"
+    variant: Literal["vanilla", "stacked", "bidirectional"] = "stacked"
+    hidden_size: int = Field(128, ge=4, le=4096)
+    num_layers: int = Field(2, ge=1, le=4)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _layers_match_variant(self) -> LSTMConfig:
+        if self.variant == "vanilla" and self.num_layers != 1:
+            raise ValueError("num_layers must be 1 for variant 'vanilla'")
+        if self.variant == "stacked" and not 2 <= self.num_layers <= 4:
+            raise ValueError("num_layers must be 2–4 for variant 'stacked'")
+        return self
+
+
+HYBRID_PRESETS: dict[str, dict[str, int]] = {
+    # d_model, blocks and layers chosen so that the parameter counts land near the names;
+    # tests/models/test_hybrid.py checks them on the meta device.
+    "tiny": dict(d_model=16, conv_blocks=3, lstm_layers=2, transformer_layers=4, num_heads=2),
+    "small": dict(d_model=64, conv_blocks=3, lstm_layers=2, transformer_layers=4, num_heads=4),
+    "100m": dict(d_model=896, conv_blocks=5, lstm_layers=3, transformer_layers=8, num_heads=8),
+    "500m": dict(d_model=1920, conv_blocks=5, lstm_layers=3, transformer_layers=8, num_heads=8),
+}
+
+
+class HybridConfig(_Frozen):
+    """CNN-LSTM-Transformer hybrid. `preset` fills the size fields; explicit fields win."""
+
+    family: Literal["hybrid"] = "hybrid"
+    preset: Literal["tiny", "small", "100m", "500m", "custom"] = "tiny"
+    d_model: int = Field(16, ge=4, le=8192)
+    conv_blocks: int = Field(3, ge=3, le=5)
+    kernel_size: int = Field(3, ge=2, le=9)
+    lstm_layers: int = Field(2, ge=2, le=3)
+    transformer_layers: int = Field(4, ge=4, le=8)
+    num_heads: int = Field(2, ge=1, le=32)
+    ff_mult: int = Field(4, ge=1, le=8)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset", "tiny") in HYBRID_PRESETS:
+            return {**HYBRID_PRESETS[data.get("preset", "tiny")], **data}
+        return data
+
+    @model_validator(mode="after")
+    def _heads_divide_model(self) -> HybridConfig:
+        if self.d_model % self.num_heads:
+            raise ValueError("d_model must be divisible by num_heads")
+        return self
+
+
+ModelConfig = Annotated[Union[TFTConfig, LSTMConfig, HybridConfig], Field(discriminator="family")]
+
+
+class DataConfig(_Frozen):
+    """What the model sees and predicts. Dates bound the training window (inclusive)."""
+
+    universe: Literal["sp500_20", "indices"] = "sp500_20"
+    symbols: tuple[str, ...] | None = None
+    start: dt.date = dt.date(2005, 1, 1)
+    end: dt.date = dt.date(2019, 12, 31)
+    encoder_length: int = Field(60, ge=2, le=1024)
+    horizons: tuple[int, ...] = (1, 5, 20)
+    vol_target: bool = True
+    vol_horizon: int = Field(20, ge=2, le=252)
+    quantiles: Quantiles = (0.1, 0.5, 0.9)
+    use_macro: bool = True
+    val_fraction: float = Field(0.2, gt=0.0, lt=0.9)
+    embargo: int = Field(5, ge=0)
+    sample_stride: int = Field(1, ge=1)
+
+    @field_validator("horizons")
+    @classmethod
+    def _horizons(cls, h: tuple[int, ...]) -> tuple[int, ...]:
+        if not h or h[0] < 1 or list(h) != sorted(set(h)):
+            raise ValueError("must be strictly increasing positive integers")
+        return h
+
+    @field_validator("quantiles")
+    @classmethod
+    def _quantiles(cls, q: Quantiles) -> Quantiles:
+        if not q or list(q) != sorted(set(q)) or q[0] <= 0 or q[-1] >= 1:
+            raise ValueError("must be strictly increasing inside (0, 1)")
+        return q
+
+    @model_validator(mode="after")
+    def _window(self) -> DataConfig:
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+    @property
+    def label_horizon(self) -> int:
+        """The furthest day any label looks ahead: the minimum purge between splits."""
+        return max(max(self.horizons), self.vol_horizon if self.vol_target else 0)
+
+
+class TrainConfig(_Frozen):
+    epochs: int = Field(50, ge=1)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-2, ge=0)
+    warmup_fraction: float = Field(0.05, ge=0, lt=1)
+    grad_clip: float = Field(1.0, gt=0)
+    patience: int = Field(10, ge=1)
+    seed: int = 0
+    grad_checkpointing: bool = False
+    max_steps_per_epoch: int | None = Field(None, ge=1)
+    eval_folds: int = Field(0, ge=0, le=20)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class TuneConfig(_Frozen):
+    """Optuna study. `storage` is `sqlite:///path.db`, a `postgresql://` URL, or
+    `journal:path.log` (a JournalStorage file, safe for several machines on a shared disk)."""
+
+    storage: str = "journal:data/optuna.log"
+    study_name: str = "tradingd"
+    n_trials: int = Field(20, ge=1)
+    workers: int = Field(1, ge=1, le=64)
+    pruner: Literal["hyperband", "median"] = "hyperband"
+    seed: int | None = None
+    lr: tuple[float, float] = (1e-4, 3e-3)
+    dropout: tuple[float, float] = (0.1, 0.3)
+    hidden_sizes: tuple[int, ...] = (256, 384, 512)
+    num_heads: tuple[int, ...] = (4, 8)
+    layers: tuple[int, int] = (2, 4)
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, url: str) -> str:
+        if not url.startswith(("sqlite:///", "postgresql", "journal:")):
+            raise ValueError("must start with sqlite:///, postgresql or journal:")
+        return url
+
+    @field_validator("lr", "dropout", "layers")
+    @classmethod
+    def _range(cls, pair: tuple) -> tuple:
+        if pair[0] > pair[1]:
+            raise ValueError("must be [low, high] with low <= high")
+        return pair
+
+
+class RunConfig(_Frozen):
+    model: ModelConfig = Field(default_factory=TFTConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
+    registry_dir: Path = Path("data/registry")
+    run_dir: Path = Path("data/runs/train")
+    publish: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_family(cls, data: Any) -> Any:
+        # `[model]` tables that only tweak sizes mean the default family.
+        if isinstance(data, dict) and isinstance(data.get("model"), dict):
+            data = {**data, "model": {"family": "tft", **data["model"]}}
+        return data
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: {key} is not a table")
+        node = child
+    node[leaf] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key.path=value` with the value read as TOML (`3`, `1e-3`, `"x"`, `[1, 5]`, `true`);
+    a bare word that is not valid TOML is taken as a string."""
+    if "=" not in text:
+        raise ConfigError(f"{text}: override must look like key.path=value")
+    key, raw = (part.strip() for part in text.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def load_config(
+    path: Path | None = None, overrides: list[tuple[str, Any]] | None = None, *, prefix: str = ""
+) -> RunConfig:
+    """Read TOML (`[models]` table if present), apply dotted overrides, validate once.
+
+    Raises `ConfigError` whose lines each start with the offending key, prefixed by
+    `prefix` (e.g. `models.`) so that the message points into the user's file.
+    """
+    tree: dict[str, Any] = {}
+    if path is not None:
+        try:
+            doc = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        if "models" in doc:
+            tree, prefix = dict(doc["models"]), prefix or "models."
+        else:
+            tree = doc
+    for key, value in overrides or []:
+        _set_dotted(tree, key, value)
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            # Drop pydantic's union tag (e.g. 'tft') so the key reads like the TOML key.
+            loc = [str(p) for p in err["loc"] if p not in ("tft", "lstm", "hybrid")]
+            lines.append(f"{prefix}{'.'.join(loc)}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None

@@ -1,0 +1,92 @@
+"""Offline loader for the real data bundled with skfolio and arch.
+
+Returns plain DataFrames in the shape the feature builder takes, so the daemon's Parquet lake
+can replace this loader later without touching the models:
+
+* prices:  (T, N) adjusted closes, DatetimeIndex, one column per symbol
+* volume:  (T, N) share volume or None
+* macro:   {name: DataFrame indexed by observation date `ts`, value columns + `available_at`}
+
+Monthly FRED series are dated at the period start but released later; `available_at` uses
+conservative publication lags so a backtest never sees a number before it was published.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["MarketData", "load_bundled", "load_macro"]
+
+# Why these lags: FRED stamps CPILFESL at the first of the month it describes and BLS
+# publishes it mid-next-month; Moody's AAA/BAA monthly averages are final at month end; the
+# WTI spot close for day d is posted the next business day.
+CPI_LAG = pd.DateOffset(days=15)
+YIELD_LAG = pd.DateOffset(days=1)
+WTI_LAG = pd.offsets.BDay(1)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketData:
+    prices: pd.DataFrame
+    volume: pd.DataFrame | None = None
+    macro: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def _monthly_available(index: pd.DatetimeIndex, lag: pd.DateOffset) -> pd.DatetimeIndex:
+    return index + pd.offsets.MonthEnd(0) + lag
+
+
+def load_macro() -> dict[str, pd.DataFrame]:
+    """Real FRED series from arch: WTI spot (daily), core CPI YoY, AAA/BAA yields + spread."""
+    from arch.data import core_cpi, default, wti
+
+    oil = wti.load().dropna().rename(columns={"DCOILWTICO": "wti"})
+    oil = oil[oil["wti"] > 0]  # the April 2020 negative print is absent here but guard log()
+    oil["available_at"] = oil.index + WTI_LAG
+
+    cpi = core_cpi.load().dropna()
+    # YoY computed from rows that are all published by this row's own release date.
+    cpi_yoy = np.log(cpi["CPILFESL"]).diff(12).to_frame("core_yoy").dropna()
+    cpi_yoy["available_at"] = _monthly_available(cpi_yoy.index, CPI_LAG)
+
+    yields = default.load().dropna().rename(columns={"AAA": "aaa", "BAA": "baa"})
+    yields["baa_aaa_spread"] = yields["baa"] - yields["aaa"]
+    yields["available_at"] = _monthly_available(yields.index, YIELD_LAG)
+
+    frames = {"oil": oil, "cpi": cpi_yoy, "rates": yields}
+    for frame in frames.values():
+        frame.index.name = "ts"
+    return frames
+
+
+def load_bundled(
+    universe: str = "sp500_20", symbols: tuple[str, ...] | None = None, macro: bool = True
+) -> MarketData:
+    """`sp500_20`: skfolio's 20 S&P 500 stocks, adjusted closes 1990–2022, no volume.
+    `indices`: arch's S&P 500 and NASDAQ composite OHLCV 1999–2018 (adjusted close + volume).
+    """
+    if universe == "sp500_20":
+        from skfolio.datasets import load_sp500_dataset
+
+        prices, volume = load_sp500_dataset(), None
+    elif universe == "indices":
+        from arch.data import nasdaq, sp500
+
+        raw = {"SP500": sp500.load(), "NASDAQ": nasdaq.load()}
+        prices = pd.DataFrame({k: v["Adj Close"] for k, v in raw.items()})
+        volume = pd.DataFrame({k: v["Volume"] for k, v in raw.items()}).astype(float)
+    else:
+        raise ValueError(f"unknown universe {universe!r}")
+    if symbols is not None:
+        missing = sorted(set(symbols) - set(prices.columns))
+        if missing:
+            raise ValueError(f"symbols not in universe {universe!r}: {missing}")
+        prices = prices[list(symbols)]
+        volume = volume[list(symbols)] if volume is not None else None
+    prices.index = pd.DatetimeIndex(prices.index).astype("datetime64[ns]")
+    if volume is not None:
+        volume.index = prices.index
+    return MarketData(prices.astype(float), volume, load_macro() if macro else {})

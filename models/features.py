@@ -1,0 +1,202 @@
+"""Point-in-time feature and label construction from plain DataFrames.
+
+`build_features` never uses a row after `as_of`: prices and volume are cut at `as_of`, and
+macro / sentiment rows enter at their `available_at` time (not the period they describe).
+A macro or sentiment frame without `available_at` is refused rather than guessed at.
+
+Shapes: T = trading days, N = symbols, F = features, K = target slots, F_future = known-future
+inputs per slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "FUTURE_NAMES",
+    "FeaturePanel",
+    "build_features",
+    "build_targets",
+    "known_future",
+    "schema_hash",
+    "target_names",
+]
+
+RETURN_WINDOWS = (1, 5, 20, 60)
+VOL_WINDOWS = (20, 60)
+MACRO_CHANGE = 63  # one quarter of trading days: slow macro series move little day to day
+SENTIMENT_WINDOW = 5
+FUTURE_NAMES = ("log_horizon", "is_vol", "dow_sin", "dow_cos", "month_sin", "month_cos")
+
+
+@dataclass(frozen=True, slots=True)
+class FeaturePanel:
+    """values: (T, N, F) float32, NaN during each feature's warm-up; times: (T,) <= as_of."""
+
+    times: pd.DatetimeIndex
+    symbols: tuple[str, ...]
+    names: tuple[str, ...]
+    values: np.ndarray
+    as_of: pd.Timestamp
+
+
+def schema_hash(*name_lists: tuple[str, ...]) -> str:
+    """sha256 of the ordered feature / input / target names: a model only accepts a panel
+    built with exactly the schema it was trained on."""
+    return hashlib.sha256(json.dumps([list(n) for n in name_lists]).encode()).hexdigest()
+
+
+def _calendar(times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
+    dow, month = times.day_of_week.to_numpy(), times.month.to_numpy() - 1
+    return {
+        "dow_sin": np.sin(2 * np.pi * dow / 5),
+        "dow_cos": np.cos(2 * np.pi * dow / 5),
+        "month_sin": np.sin(2 * np.pi * month / 12),
+        "month_cos": np.cos(2 * np.pi * month / 12),
+    }
+
+
+def _price_features(prices: pd.DataFrame, volume: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    logp = np.log(prices)
+    daily = logp.diff()
+    out = {f"ret_{w}": logp.diff(w) for w in RETURN_WINDOWS}
+    out |= {f"vol_{w}": daily.rolling(w).std() for w in VOL_WINDOWS}
+    sma = {w: prices.rolling(w).mean() for w in (10, 20, 50, 100)}
+    out["px_ma_20"] = np.log(prices / sma[20])
+    out["px_ma_100"] = np.log(prices / sma[100])
+    out["ma_10_50"] = np.log(sma[10] / sma[50])
+    if volume is not None:
+        logv = np.log(volume.reindex_like(prices).where(lambda v: v > 0))
+        out["vlm_z_20"] = logv - logv.rolling(20).mean()
+        out["vlm_5_60"] = logv.rolling(5).mean() - logv.rolling(60).mean()
+    return out
+
+
+def _as_of_series(frame: pd.DataFrame, times: pd.DatetimeIndex, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Value columns of a ts-indexed frame as known at each time: latest row with
+    available_at <= t. (T, C)."""
+    if "available_at" not in frame.columns:
+        raise ValueError("point-in-time frame needs an 'available_at' column")
+    known = frame[pd.to_datetime(frame["available_at"]) <= as_of]
+    known = known.assign(available_at=pd.to_datetime(known["available_at"]).astype("datetime64[ns]"))
+    known = known.sort_values("available_at").reset_index(drop=True)
+    left = pd.DataFrame({"t": times.astype("datetime64[ns]")})
+    merged = pd.merge_asof(left, known, left_on="t", right_on="available_at")
+    return merged.drop(columns=["t", "available_at"]).set_axis(times)
+
+
+def _macro_features(
+    macro: dict[str, pd.DataFrame], times: pd.DatetimeIndex, as_of: pd.Timestamp
+) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for name in sorted(macro):
+        frame = macro[name]
+        values = _as_of_series(frame.drop(columns=[c for c in ("ts",) if c in frame]), times, as_of)
+        for col in values.columns:
+            series = values[col].astype(float)
+            positive = bool((series.dropna() > 0).all())
+            change = np.log(series).diff(MACRO_CHANGE) if positive else series.diff(MACRO_CHANGE)
+            out[f"{name}_{col}"] = series.to_numpy()
+            out[f"{name}_{col}_chg{MACRO_CHANGE}"] = change.to_numpy()
+    return out
+
+
+def _sentiment_features(
+    sentiment: pd.DataFrame, times: pd.DatetimeIndex, symbols: list[str], as_of: pd.Timestamp
+) -> dict[str, pd.DataFrame]:
+    """sentiment: rows (symbol, score, available_at). Each item counts from the first trading
+    time at or after it became available; mean score and log count over 5 trading days."""
+    missing = {"symbol", "score", "available_at"} - set(sentiment.columns)
+    if missing:
+        raise ValueError(f"sentiment frame lacks columns {sorted(missing)}")
+    avail = pd.to_datetime(sentiment["available_at"]).astype("datetime64[ns]")
+    items = sentiment[(avail <= as_of) & sentiment["symbol"].isin(symbols)]
+    pos = times.astype("datetime64[ns]").searchsorted(avail[items.index], side="left")
+    items = items.assign(t=pos)[pos < len(times)]
+    grid = pd.MultiIndex.from_product([range(len(times)), symbols])
+    grouped = items.groupby(["t", "symbol"])["score"].agg(["sum", "count"]).reindex(grid, fill_value=0)
+    total = grouped["sum"].unstack().rolling(SENTIMENT_WINDOW, min_periods=1).sum()
+    count = grouped["count"].unstack().rolling(SENTIMENT_WINDOW, min_periods=1).sum()
+    mean = (total / count.where(count > 0)).fillna(0.0)
+    return {
+        "sent_mean_5": mean[symbols].set_axis(times),
+        "sent_count_5": np.log1p(count[symbols]).set_axis(times),
+    }
+
+
+def build_features(
+    prices: pd.DataFrame,
+    as_of: pd.Timestamp | str,
+    *,
+    volume: pd.DataFrame | None = None,
+    macro: dict[str, pd.DataFrame] | None = None,
+    sentiment: pd.DataFrame | None = None,
+) -> FeaturePanel:
+    """Features for every trading day <= as_of.
+
+    prices: (T, N) closes; volume: (T, N) or None; macro: {name: ts-indexed frame with value
+    columns and `available_at`}; sentiment: long frame (symbol, score, available_at) or None.
+    Rows after `as_of` are ignored, so the same call is valid live and in replay.
+    """
+    as_of = pd.Timestamp(as_of)
+    prices = prices.loc[:as_of]
+    if prices.empty:
+        raise ValueError(f"no prices at or before as_of={as_of}")
+    times = pd.DatetimeIndex(prices.index)
+    symbols = [str(s) for s in prices.columns]
+    volume = volume.loc[:as_of] if volume is not None else None
+
+    per_symbol = _price_features(prices, volume)
+    if sentiment is not None:
+        per_symbol |= _sentiment_features(sentiment, times, symbols, as_of)
+    shared = _macro_features(macro or {}, times, as_of) | _calendar(times)
+
+    names = tuple(per_symbol) + tuple(shared)
+    values = np.empty((len(times), len(symbols), len(names)), dtype=np.float32)
+    for f, frame in enumerate(per_symbol.values()):
+        values[:, :, f] = frame.to_numpy(dtype=np.float64)
+    for f, column in enumerate(shared.values(), start=len(per_symbol)):
+        values[:, :, f] = np.asarray(column, dtype=np.float64)[:, None]
+    values[~np.isfinite(values)] = np.nan
+    return FeaturePanel(times, tuple(symbols), names, values, as_of)
+
+
+def target_names(horizons: tuple[int, ...], vol_horizon: int | None) -> tuple[str, ...]:
+    return tuple(f"ret_{h}" for h in horizons) + ((f"rv_{vol_horizon}",) if vol_horizon else ())
+
+
+def build_targets(
+    prices: pd.DataFrame, horizons: tuple[int, ...], vol_horizon: int | None
+) -> np.ndarray:
+    """Labels (T, N, K): forward log returns log(p[t+h]/p[t]) per horizon, then optionally
+    forward realised volatility sqrt(mean(r[t+1..t+H]^2)) in daily units. NaN where the
+    future is not in `prices` — labels are for training only and must be purged."""
+    logp = np.log(prices)
+    out = [(logp.shift(-h) - logp).to_numpy() for h in horizons]
+    if vol_horizon:
+        sq = logp.diff().pow(2)
+        out.append(np.sqrt(sq.rolling(vol_horizon).mean().shift(-vol_horizon)).to_numpy())
+    return np.stack(out, axis=-1).astype(np.float32)
+
+
+def known_future(
+    times: pd.DatetimeIndex, horizons: tuple[int, ...], vol_horizon: int | None
+) -> np.ndarray:
+    """Known-future inputs (T, K, F_future), one slot per target: horizon length, whether the
+    slot is the volatility target, and the calendar of the target date (t + h business
+    days) — all known at decision time."""
+    slots = [(h, 0.0) for h in horizons] + ([(vol_horizon, 1.0)] if vol_horizon else [])
+    days = times.values.astype("datetime64[D]")
+    out = np.empty((len(times), len(slots), len(FUTURE_NAMES)), dtype=np.float32)
+    for k, (h, is_vol) in enumerate(slots):
+        cal = _calendar(pd.DatetimeIndex(np.busday_offset(days, h, roll="forward")))
+        out[:, k, 0] = np.log1p(h)
+        out[:, k, 1] = is_vol
+        for j, name in enumerate(FUTURE_NAMES[2:], start=2):
+            out[:, k, j] = cal[name]
+    return out

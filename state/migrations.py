@@ -1,0 +1,146 @@
+"""Numbered, forward-only schema migrations for the SQLite store.
+
+``PRAGMA user_version`` holds the schema version; ``migrations`` records when each step
+ran. A migration is a function of the sqlite-utils ``Database``; each runs in its own
+transaction. Never edit a released step: add a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlite_utils import Database
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+
+
+def _v1_core(db: Database) -> None:
+    db["runs"].create(
+        {
+            "run_id": str,
+            "mode": str,  # live | backtest
+            "status": str,  # running | stopped | completed | failed
+            "started_at": str,
+            "finished_at": str,
+            "last_event_at": str,  # clock time of the last recorded event
+            "heartbeat_at": str,  # wall time of the last commit
+            "config_hash": str,
+            "config_json": str,
+            "strategy": str,
+            "start_cash": float,
+            "window_start": str,
+            "window_end": str,
+            "pid": int,
+            "host": str,
+            "version": str,
+        },
+        pk="run_id",
+        not_null={"mode", "status", "started_at", "config_hash", "start_cash"},
+    )
+    db["orders"].create(
+        {
+            "order_id": str,
+            "run_id": str,
+            "ts": str,  # decision time
+            "symbol": str,
+            "side": str,
+            "qty": float,
+            "status": str,  # submitted | filled | partially_filled | cancelled | rejected
+            "reason": str,
+            "filled_qty": float,
+            "avg_fill_price": float,
+            "updated_at": str,
+        },
+        pk="order_id",
+        not_null={"run_id", "ts", "symbol", "side", "qty", "status"},
+        foreign_keys=[("run_id", "runs", "run_id")],
+    )
+    db["fills"].create(
+        {
+            "fill_id": str,
+            "order_id": str,
+            "run_id": str,
+            "ts": str,
+            "symbol": str,
+            "qty": float,  # signed: + buy, - sell
+            "price": float,  # incl. slippage and impact
+            "fee": float,
+            "cost": float,  # slippage + impact vs bar price, currency
+            "bar_price": float,
+        },
+        pk="fill_id",
+        not_null={"order_id", "run_id", "ts", "symbol", "qty", "price", "fee"},
+        foreign_keys=[("run_id", "runs", "run_id"), ("order_id", "orders", "order_id")],
+    )
+    db["positions"].create(
+        {
+            "run_id": str,
+            "symbol": str,
+            "qty": float,
+            "avg_price": float,  # average cost of the open position
+            "last_price": float,
+            "market_value": float,
+            "updated_at": str,
+        },
+        pk=("run_id", "symbol"),
+        foreign_keys=[("run_id", "runs", "run_id")],
+    )
+    db["equity"].create(
+        {"run_id": str, "ts": str, "cash": float, "equity": float, "gross": float},
+        pk=("run_id", "ts"),
+        not_null={"cash", "equity"},
+        foreign_keys=[("run_id", "runs", "run_id")],
+    )
+    db["jobs"].create(
+        {
+            "id": int,
+            "run_id": str,
+            "job": str,
+            "fired_at": str,
+            "finished_at": str,
+            "status": str,  # ok | failed
+            "detail": str,
+            "error": str,
+        },
+        pk="id",
+        not_null={"run_id", "job", "fired_at", "status"},
+        foreign_keys=[("run_id", "runs", "run_id")],
+    )
+    db["targets"].create(
+        {"run_id": str, "ts": str, "bar_ts": str, "symbol": str, "weight": float, "strategy": str},
+        pk=("run_id", "ts", "symbol"),
+        foreign_keys=[("run_id", "runs", "run_id")],
+    )
+    db["orders"].create_index(["run_id", "ts"])
+    db["orders"].create_index(["run_id", "status"])
+    db["fills"].create_index(["run_id", "ts"])
+    db["jobs"].create_index(["run_id", "fired_at"])
+    db.create_view(
+        "latest_run",
+        "select * from runs order by started_at desc, rowid desc limit 1",
+    )
+    db.create_view(
+        "latest_equity",
+        """
+        select e.run_id, r.mode, r.status, e.ts, e.cash, e.equity, e.gross
+        from equity e join runs r using (run_id)
+        where e.ts = (select max(ts) from equity where run_id = e.run_id)
+        order by r.started_at desc
+        """,
+    )
+    db.create_view(
+        "current_positions",
+        """
+        select p.run_id, p.symbol, p.qty, p.avg_price, p.last_price, p.market_value,
+               round(p.market_value / le.equity, 6) as weight, p.updated_at
+        from positions p
+        join latest_run lr on lr.run_id = p.run_id
+        left join latest_equity le on le.run_id = p.run_id
+        where p.qty != 0
+        order by p.market_value desc
+        """,
+    )
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_core,)
+SCHEMA_VERSION = len(MIGRATIONS)

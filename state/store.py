@@ -1,0 +1,340 @@
+"""The SQLite store: tradingd's system of record and the user's window into it.
+
+A repository over one injected connection (sqlite-utils on top of ``sqlite3``), in WAL
+mode so ``sqlite3 data/tradingd.db`` and ``tradingd status`` can read while the daemon
+writes. Writes arrive as a ``Batch`` and land in one transaction: all of it or none.
+
+Times are ISO-8601 UTC strings (``2022-12-28T21:00:00+00:00``): readable in ``sqlite3``
+and ordered correctly as text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from state.migrations import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["Batch", "Ledger", "RunInfo", "SchemaError", "Store", "iso"]
+
+
+class SchemaError(RuntimeError):
+    """The database was written by a newer tradingd (or is not a tradingd database)."""
+
+
+@lru_cache(maxsize=8192)
+def iso(value: datetime) -> str:
+    """Canonical text form of a time in the store (cached: the same instants recur)."""
+    return value.astimezone(UTC).isoformat()
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+@dataclass
+class Batch:
+    """Rows that one event (or, in backtests, a run of whole cascades) changes.
+
+    ``orders`` and ``positions`` are keyed upserts: later values for the same key win.
+    """
+
+    orders: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    fills: list[tuple[Any, ...]] = field(default_factory=list)
+    positions: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    equity: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    jobs: list[tuple[Any, ...]] = field(default_factory=list)
+    targets: list[tuple[Any, ...]] = field(default_factory=list)
+    last_event_at: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.orders or self.fills or self.positions or self.equity or self.jobs or self.targets
+        )
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    mode: str
+    status: str
+    started_at: str
+    config_hash: str
+    start_cash: float
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """A run's trading state rebuilt from its fills (the ledger) and orders."""
+
+    cash: float
+    positions: dict[str, float]
+    avg_prices: dict[str, float]
+    order_ids: frozenset[str]
+    pending: tuple[dict[str, Any], ...]
+    last_mark_ts: datetime | None
+    last_target_ts: datetime | None
+    last_target_bar_ts: datetime | None
+
+
+_ORDER_UPSERT = """
+insert into orders (order_id, run_id, ts, symbol, side, qty, status, reason, filled_qty,
+                    avg_fill_price, updated_at)
+values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+on conflict(order_id) do update set
+    status = excluded.status, reason = excluded.reason, filled_qty = excluded.filled_qty,
+    avg_fill_price = excluded.avg_fill_price, updated_at = excluded.updated_at
+"""
+_FILL_INSERT = """
+insert or ignore into fills (fill_id, order_id, run_id, ts, symbol, qty, price, fee, cost, bar_price)
+values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+_POSITION_UPSERT = """
+insert into positions (run_id, symbol, qty, avg_price, last_price, market_value, updated_at)
+values (?, ?, ?, ?, ?, ?, ?)
+on conflict(run_id, symbol) do update set
+    qty = excluded.qty, avg_price = excluded.avg_price, last_price = excluded.last_price,
+    market_value = excluded.market_value, updated_at = excluded.updated_at
+"""
+_EQUITY_UPSERT = """
+insert into equity (run_id, ts, cash, equity, gross) values (?, ?, ?, ?, ?)
+on conflict(run_id, ts) do update set cash = excluded.cash, equity = excluded.equity,
+    gross = excluded.gross
+"""
+_JOB_INSERT = """
+insert into jobs (run_id, job, fired_at, finished_at, status, detail, error)
+values (?, ?, ?, ?, ?, ?, ?)
+"""
+_TARGET_UPSERT = """
+insert or replace into targets (run_id, ts, bar_ts, symbol, weight, strategy)
+values (?, ?, ?, ?, ?, ?)
+"""
+
+
+class Store:
+    """Repository over one SQLite connection. Build with ``Store.open(path)``."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.db = Database(conn)
+        self.path = path
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, *, readonly: bool = False) -> Store:
+        """Open (creating and migrating unless ``readonly``) the database at ``path``."""
+        path = Path(path)
+        if readonly:
+            if not path.exists():
+                raise FileNotFoundError(f"no database at {path}")
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # One thread at a time, but not always the same one (state.writer).
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("pragma journal_mode=wal")
+            conn.execute("pragma synchronous=normal")
+        conn.execute("pragma busy_timeout=10000")
+        conn.execute("pragma foreign_keys=on")
+        store = cls(conn, path)
+        version = store.schema_version
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise SchemaError(
+                f"{path}: schema version {version} is newer than this tradingd ({SCHEMA_VERSION})"
+            )
+        if not readonly:
+            store._migrate()
+        elif version < SCHEMA_VERSION:
+            conn.close()
+            raise SchemaError(f"{path}: schema version {version}; open it read-write to migrate")
+        return store
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("pragma user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        if not self.db["migrations"].exists():
+            self.db["migrations"].create({"version": int, "applied_at": str}, pk="version")
+        for version in range(self.schema_version + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                MIGRATIONS[version - 1](self.db)
+                self.db["migrations"].insert(
+                    {"version": version, "applied_at": iso(datetime.now(UTC))}
+                )
+                self.conn.execute(f"pragma user_version={version}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back if the block raises)."""
+        self.conn.execute("begin immediate")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("rollback")
+            raise
+        self.conn.execute("commit")
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def begin_run(
+        self,
+        *,
+        mode: str,
+        config_hash: str,
+        config_json: str,
+        strategy: str,
+        start_cash: float,
+        started_at: datetime,
+        window: tuple[datetime | None, datetime | None] = (None, None),
+        version: str = "",
+    ) -> str:
+        """Record a new run and return its id (``<mode>-<UTC time>-<random>``)."""
+        run_id = f"{mode}-{started_at.astimezone(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        with self.transaction():
+            self.db["runs"].insert(
+                {
+                    "run_id": run_id,
+                    "mode": mode,
+                    "status": "running",
+                    "started_at": iso(started_at),
+                    "config_hash": config_hash,
+                    "config_json": config_json,
+                    "strategy": strategy,
+                    "start_cash": start_cash,
+                    "window_start": iso(window[0]) if window[0] else None,
+                    "window_end": iso(window[1]) if window[1] else None,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "version": version,
+                }
+            )
+        return run_id
+
+    def reopen_run(self, run_id: str) -> None:
+        """Mark a resumed run as running again under this process."""
+        with self.transaction():
+            self.conn.execute(
+                "update runs set status = 'running', finished_at = null, pid = ? where run_id = ?",
+                (os.getpid(), run_id),
+            )
+
+    def finish_run(self, run_id: str, status: str, finished_at: datetime) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "update runs set status = ?, finished_at = ? where run_id = ?",
+                (status, iso(finished_at), run_id),
+            )
+
+    def run(self, run_id: str) -> RunInfo | None:
+        row = self.conn.execute(
+            "select run_id, mode, status, started_at, config_hash, start_cash from runs where run_id = ?",
+            (run_id,),
+        ).fetchone()
+        return RunInfo(*row) if row else None
+
+    def resumable_run(self, mode: str, config_hash: str) -> RunInfo | None:
+        """The newest run of ``mode`` with this config that did not complete."""
+        row = self.conn.execute(
+            """select run_id, mode, status, started_at, config_hash, start_cash from runs
+               where mode = ? and config_hash = ? and status != 'completed'
+               order by started_at desc, rowid desc limit 1""",
+            (mode, config_hash),
+        ).fetchone()
+        return RunInfo(*row) if row else None
+
+    # -- writes --------------------------------------------------------------------------
+
+    def write(self, run_id: str, batch: Batch) -> None:
+        """Write everything in ``batch`` in one transaction."""
+        if not batch and batch.last_event_at is None:
+            return
+        conn = self.conn
+        with self.transaction():
+            if batch.orders:
+                conn.executemany(_ORDER_UPSERT, list(batch.orders.values()))
+            if batch.fills:
+                conn.executemany(_FILL_INSERT, batch.fills)
+            if batch.positions:
+                conn.executemany(_POSITION_UPSERT, list(batch.positions.values()))
+            if batch.equity:
+                conn.executemany(_EQUITY_UPSERT, list(batch.equity.values()))
+            if batch.jobs:
+                conn.executemany(_JOB_INSERT, batch.jobs)
+            if batch.targets:
+                conn.executemany(_TARGET_UPSERT, batch.targets)
+            conn.execute(
+                "update runs set last_event_at = coalesce(?, last_event_at), heartbeat_at = ? where run_id = ?",
+                (batch.last_event_at, iso(datetime.now(UTC)), run_id),
+            )
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def ledger(self, run_id: str, start_cash: float) -> Ledger:
+        """Rebuild cash and positions from the run's fills; list its unfilled orders."""
+        cash = start_cash
+        qty: dict[str, float] = {}
+        avg: dict[str, float] = {}
+        for symbol, q, price, fee in self.conn.execute(
+            "select symbol, qty, price, fee from fills where run_id = ? order by rowid", (run_id,)
+        ):
+            cash -= q * price + fee
+            held = qty.get(symbol, 0.0)
+            new = held + q
+            if q > 0:
+                avg[symbol] = (held * avg.get(symbol, 0.0) + q * price) / new if new else 0.0
+            elif abs(new) < 1e-12:
+                avg[symbol] = 0.0
+            qty[symbol] = new
+        order_ids = frozenset(
+            r[0] for r in self.conn.execute("select order_id from orders where run_id = ?", (run_id,))
+        )
+        pending = tuple(
+            dict(zip(("order_id", "ts", "symbol", "side", "qty", "filled_qty"), row, strict=True))
+            for row in self.conn.execute(
+                """select order_id, ts, symbol, side, qty, coalesce(filled_qty, 0) from orders
+                   where run_id = ? and status = 'submitted' order by rowid""",
+                (run_id,),
+            )
+        )
+        mark = self.conn.execute("select max(ts) from equity where run_id = ?", (run_id,)).fetchone()[0]
+        target, bar = self.conn.execute(
+            "select ts, bar_ts from targets where run_id = ? order by ts desc limit 1", (run_id,)
+        ).fetchone() or (None, None)
+        return Ledger(
+            cash=cash,
+            positions={s: q for s, q in qty.items() if abs(q) > 1e-12},
+            avg_prices=avg,
+            order_ids=order_ids,
+            pending=pending,
+            last_mark_ts=parse_iso(mark) if mark else None,
+            last_target_ts=parse_iso(target) if target else None,
+            last_target_bar_ts=parse_iso(bar) if bar else None,
+        )
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Run a read query; rows as dicts (for status and reports)."""
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def config_of(self, run_id: str) -> dict[str, Any]:
+        row = self.conn.execute("select config_json from runs where run_id = ?", (run_id,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else {}

@@ -1,0 +1,318 @@
+"""Portfolio construction at a rebalance: screen, allocate, tilt, cap, forecast risk, scale,
+filter trades. `PortfolioConstructor.construct` is the one call the strategy makes.
+
+Numeric work lives in `strategies.allocation` and `strategies.risk`; this module wires the
+stages, decides fallbacks, and logs what it replaced or left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import structlog
+
+from strategies.allocation import (
+    HRPAllocator,
+    MeanVarianceAllocator,
+    ScreenedReturns,
+    clean_returns,
+    forecast_tilt,
+    screen_returns,
+)
+from strategies.portfolio_config import PortfolioConfig
+from strategies.risk import (
+    GarchVolatility,
+    Limits,
+    RiskModel,
+    apply_trade_filters,
+    build_risk_model,
+    cap_weights,
+    clamp_to_caps,
+    scale_to_limits,
+    violations,
+)
+
+__all__ = ["Decision", "LookAheadError", "Note", "PortfolioConstructor"]
+
+
+class LookAheadError(ValueError):
+    """The inputs contain data from after the decision time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something a person should see in the log: an exclusion, a replaced estimate."""
+
+    event: str
+    symbol: str | None
+    detail: str
+
+    def __str__(self) -> str:
+        who = f" {self.symbol}" if self.symbol is not None else ""
+        return f"{self.event}{who}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Target book for one rebalance and why it looks that way.
+
+    weights: final weights per symbol (every input column and every held symbol), >= 0.
+    vol: annualised forecast vol of `weights`; var / cvar: one-day loss fractions.
+    scale: exposure multiplier the limits applied; bound: the limit that set it, or "none".
+    diagnostics: one row per symbol with base_weight, tilt, target_weight, weight,
+    garch_vol (annualised), vol_source, fallback and excluded (reasons, "" if none).
+    """
+
+    as_of: pd.Timestamp
+    weights: pd.Series
+    vol: float
+    var: float
+    cvar: float
+    scale: float
+    bound: str
+    diagnostics: pd.DataFrame
+    notes: tuple[Note, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Book:
+    """Symbols at play and what is held.
+
+    universe: input columns then any other held symbol; kept: the investable subset.
+    held: (U,) current weights, 0 where not held or invalid; forced: (U,) bool, entries that
+    must trade to target whatever the trade filters say (outside `kept`, or held invalid);
+    kept_mask: (U,) bool, `kept` within `universe` (same order).
+    """
+
+    universe: list[str]
+    kept: list[str]
+    held: pd.Series
+    forced: np.ndarray
+    kept_mask: np.ndarray
+
+    @classmethod
+    def of(cls, columns: pd.Index, current: pd.Series, kept: list[str]) -> _Book:
+        universe = list(dict.fromkeys([*columns, *current.index]))
+        raw = pd.to_numeric(current, errors="coerce").groupby(level=0).last().reindex(universe)
+        values = raw.to_numpy(dtype=float)
+        held_invalid = raw.index.isin(current.index) & ~(np.isfinite(values) & (values >= 0))
+        held = pd.Series(np.where(held_invalid | np.isnan(values), 0.0, values), index=universe)
+        kept_mask = np.asarray(held.index.isin(kept))
+        return cls(universe, kept, held, ~kept_mask | held_invalid, kept_mask)
+
+
+class PortfolioConstructor:
+    """Builds a `Decision` from returns, current weights and optional forecasts.
+
+    Keeps GARCH parameters between calls (refit cadence, warm starts); that state comes only
+    from earlier calls, and is dropped when `as_of` moves backwards. Call `close()` (or use
+    it as a context manager) to stop GARCH worker processes when ``n_jobs > 1``.
+    """
+
+    def __init__(
+        self, config: PortfolioConfig | None = None, *, volatility: GarchVolatility | None = None
+    ):
+        self.config = config or PortfolioConfig()
+        self.volatility = volatility or GarchVolatility(self.config.risk.garch)
+        risk = self.config.risk
+        self.limits = Limits(
+            risk.target_vol, risk.max_gross, risk.max_weight, risk.max_var, risk.max_cvar
+        )
+        self._last_as_of: pd.Timestamp | None = None
+        self._log = structlog.get_logger(component="portfolio")
+
+    def __enter__(self) -> PortfolioConstructor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.volatility.close()
+
+    def construct(
+        self,
+        returns: pd.DataFrame,
+        current_weights: pd.Series,
+        forecasts: pd.DataFrame | None,
+        as_of: pd.Timestamp,
+    ) -> Decision:
+        """Target weights as of `as_of`.
+
+        returns: (T, N) simple daily returns up to and including the decision day, NaN where
+        missing. current_weights: held weights by symbol. forecasts: per-symbol rows with
+        q10/q50/q90 of forward return as of `as_of`, or None. Raises `LookAheadError` when
+        `returns` has rows after `as_of`.
+        """
+        as_of = pd.Timestamp(as_of)
+        notes: list[Note] = []
+        self._check_inputs(returns, as_of, notes)
+        cfg, alloc = self.config, self.config.allocation
+        # Nothing reads further back than the longest window; slicing first keeps a
+        # 30-year history from costing 30 years of pandas work at every rebalance.
+        recent = returns.iloc[-max(alloc.lookback, cfg.risk.garch.window, cfg.risk.var.lookback):]
+        cleaned = clean_returns(recent)
+        replaced = int((recent.notna() & cleaned.isna()).to_numpy().sum())
+        if replaced:
+            notes.append(Note("bad_returns_replaced", None, f"{replaced} inf or <= -100% values"))
+        screened = screen_returns(
+            cleaned,
+            lookback=alloc.lookback,
+            min_history=alloc.min_history,
+            min_daily_vol=alloc.min_daily_vol,
+        )
+        notes += [Note("asset_excluded", s, why) for s, why in screened.excluded.items()]
+        book = _Book.of(returns.columns, current_weights, screened.symbols)
+        diag = pd.DataFrame(
+            {"base_weight": np.nan, "tilt": np.nan, "garch_vol": np.nan, "vol_source": "",
+             "fallback": "", "excluded": ""},
+            index=pd.Index(book.universe),
+        )
+        diag["excluded"] = pd.Series(screened.excluded, dtype=object).reindex(book.universe).fillna("")
+        if not book.kept:
+            notes.append(Note("no_investable_assets", None, "every asset was excluded"))
+            target = pd.Series(0.0, index=book.universe)
+            return self._finish(as_of, book, target, None, 1.0, "none", diag, notes)
+
+        base = self._allocate(screened, book.held, notes)
+        tilt = forecast_tilt(
+            base,
+            forecasts if alloc.method == "hrp" else None,
+            strength=alloc.tilt.strength,
+            cap=alloc.tilt.cap,
+        )
+        if forecasts is not None:
+            notes += [Note("tilt_neutral", s, why) for s, why in tilt.neutral.items()]
+        capped = cap_weights(tilt.weights.to_numpy(), cfg.risk.max_weight)
+
+        vols = self.volatility.forecast(cleaned[book.kept])
+        notes += [
+            Note("estimate_replaced", s, f"ewma vol instead of garch: {why}")
+            for s, why in vols.fallback.items()
+            if np.isfinite(vols.vol[s])
+        ]
+        daily_vol = vols.vol.to_numpy()
+        unusable = ~np.isfinite(daily_vol)
+        if unusable.any():
+            # Without a vol the risk of a position is unknown: hold none of it.
+            capped[unusable], daily_vol = 0.0, np.where(unusable, 0.0, daily_vol)
+            notes += [Note("asset_excluded", s, "no usable vol estimate")
+                      for s in np.asarray(book.kept)[unusable]]
+        var_cfg = cfg.risk.var
+        model = build_risk_model(
+            daily_vol,
+            screened.window.to_numpy(),
+            cleaned[book.kept].to_numpy(),
+            method=var_cfg.method,
+            confidence=var_cfg.confidence,
+            lookback=var_cfg.lookback,
+            n_sims=var_cfg.n_sims,
+            seed=var_cfg.seed,
+            periods_per_year=cfg.risk.periods_per_year,
+        )
+        scaled = scale_to_limits(capped, model, self.limits)
+        annual = np.sqrt(cfg.risk.periods_per_year)
+        diag["base_weight"] = base.reindex(book.universe)
+        diag["tilt"] = tilt.multipliers.reindex(book.universe)
+        diag["garch_vol"] = (vols.vol * annual).reindex(book.universe)
+        diag["vol_source"] = vols.source.reindex(book.universe).fillna("")
+        diag["fallback"] = pd.Series(vols.fallback, dtype=object).reindex(book.universe).fillna("")
+        target = pd.Series(scaled.weights, index=book.kept).reindex(book.universe, fill_value=0.0)
+        return self._finish(as_of, book, target, model, scaled.scale, scaled.bound, diag, notes)
+
+    def _check_inputs(self, returns: pd.DataFrame, as_of: pd.Timestamp, notes: list[Note]) -> None:
+        if not returns.index.is_monotonic_increasing or returns.index.has_duplicates:
+            raise ValueError("returns index must be increasing and unique")
+        if len(returns.index) and returns.index[-1] > as_of:
+            raise LookAheadError(f"returns run to {returns.index[-1]}, after as_of {as_of}")
+        if self._last_as_of is not None and as_of < self._last_as_of:
+            # Parameters fitted on later data would leak the future into this decision.
+            self.volatility.reset()
+            notes.append(Note("state_reset", None, f"as_of moved back from {self._last_as_of}"))
+        self._last_as_of = as_of
+
+    def _allocate(self, screened: ScreenedReturns, current: pd.Series, notes: list[Note]) -> pd.Series:
+        """Base weights (sum 1) on the kept assets; falls back MV -> HRP -> inverse variance."""
+        alloc, window = self.config.allocation, screened.window
+        if alloc.method == "mean_variance":
+            mv = alloc.mean_variance
+            try:
+                return MeanVarianceAllocator(
+                    mv.objective, covariance=alloc.covariance,
+                    target_volatility=mv.target_volatility, target_return=mv.target_return,
+                    risk_free_rate=mv.risk_free_rate, weight_bounds=mv.weight_bounds,
+                    asset_bounds=mv.asset_bounds, max_weight=self.config.risk.max_weight,
+                    sector_map=mv.sector_map, sector_lower=mv.sector_lower,
+                    sector_upper=mv.sector_upper, turnover_penalty=mv.turnover_penalty,
+                    turnover_limit=mv.turnover_limit,
+                ).fit(window, current.dropna()).weights_
+            except Exception as exc:  # infeasible problem or solver failure
+                notes.append(Note("allocation_fallback", None, f"mean_variance -> hrp: {exc}"))
+        try:
+            return HRPAllocator(alloc.hrp.linkage, alloc.covariance).fit(window).weights_
+        except Exception as exc:
+            notes.append(Note("allocation_fallback", None, f"hrp -> inverse_variance: {exc}"))
+            inv = 1.0 / window.var(ddof=1)
+            return inv / inv.sum()
+
+    def _finish(
+        self,
+        as_of: pd.Timestamp,
+        book: _Book,
+        target: pd.Series,
+        model: RiskModel | None,
+        scale: float,
+        bound: str,
+        diag: pd.DataFrame,
+        notes: list[Note],
+    ) -> Decision:
+        """Trade filters, a final limit check, and the Decision.
+
+        Filters are tried from the most to the least turnover-saving; the first result that
+        keeps every limit wins, else the unfiltered target (limits outrank turnover).
+        """
+        risk = self.config.risk
+        attempts = (
+            ("rebalance_band", risk.rebalance_band, True),
+            ("min_trade", 0.0, True),
+            ("min_trade_buys_only", 0.0, False),
+        )
+        final = target.copy()
+        for name, band, skip_sells in attempts:
+            if name == "rebalance_band" and band <= 0:
+                continue
+            candidate = apply_trade_filters(
+                target.to_numpy(),
+                book.held.to_numpy(),
+                min_trade=risk.min_trade,
+                band=band,
+                forced=book.forced,
+                skip_small_sells=skip_sells,
+            )
+            if model is None or not violations(candidate[book.kept_mask], model, self.limits):
+                final[:] = candidate
+                break
+            notes.append(Note("trade_filter_relaxed", None, f"{name} kept weights over a limit"))
+        final[:] = clamp_to_caps(final.to_numpy(), risk.max_weight, risk.max_gross)
+        vol = var = cvar = 0.0
+        if model is not None:
+            w = final.to_numpy()[book.kept_mask]
+            tail = model.tail(w)
+            vol, var, cvar = model.vol(w), tail.var, tail.cvar
+        diag["target_weight"] = target
+        diag["weight"] = final
+        decision = Decision(
+            as_of, final.rename("weight"), vol, var, cvar, float(scale), bound, diag, tuple(notes)
+        )
+        self._log_decision(decision)
+        return decision
+
+    def _log_decision(self, decision: Decision) -> None:
+        for note in decision.notes:
+            self._log.warning(note.event, symbol=note.symbol, detail=note.detail,
+                              as_of=str(decision.as_of))
+        self._log.info("portfolio_constructed", as_of=str(decision.as_of), vol=decision.vol,
+                       var=decision.var, cvar=decision.cvar, scale=decision.scale,
+                       bound=decision.bound, gross=float(decision.weights.sum()))

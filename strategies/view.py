@@ -1,0 +1,164 @@
+"""The point-in-time view of the market that strategies read.
+
+``PriceHistory`` is built only from ``BarsClosed`` events the strategy has received, so
+it cannot hold a bar from the future. ``MarketView`` adds the clock: every read is
+"as of now", and asking for anything later than ``clock.now()`` raises
+``LookAheadError`` instead of quietly returning data a live run could not have had.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from daemon.clock import Clock
+from daemon.events import BarsClosed
+
+__all__ = ["LookAheadError", "MarketView", "PriceHistory"]
+
+
+class LookAheadError(LookupError):
+    """A read asked for data later than the decision time."""
+
+
+class PriceHistory:
+    """Daily bars seen so far: ``(T, N)`` close and volume arrays, growing by events."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.symbols: tuple[str, ...] = ()
+        self._col: dict[str, int] = {}
+        self._n = 0
+        self._ts = np.empty(capacity, dtype=np.float64)  # epoch seconds of bar ts
+        self._avail = np.empty(capacity, dtype=np.float64)
+        self._close = np.empty((capacity, 0))
+        self._volume = np.empty((capacity, 0))
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, bar: BarsClosed) -> None:
+        """Add one cross-section; a bar older than the last one is refused."""
+        ts = bar.ts.timestamp()
+        if self._n and ts <= self._ts[self._n - 1]:
+            raise ValueError(f"bar at {bar.ts} is not after the last bar seen")
+        same = bar.symbols is self.symbols or bar.symbols == self.symbols
+        if not same:
+            self._align(bar.symbols)
+            same = bar.symbols == self.symbols
+        if self._n == len(self._ts):
+            self._grow()
+        i = self._n
+        self._ts[i] = ts
+        self._avail[i] = bar.available_at.timestamp()
+        if same:
+            self._close[i] = bar.close
+            self._volume[i] = bar.volume
+        else:
+            self._close[i] = np.nan
+            self._volume[i] = np.nan
+            cols = [self._col[s] for s in bar.symbols]
+            self._close[i, cols] = bar.close
+            self._volume[i, cols] = bar.volume
+        self._n += 1
+
+    def _align(self, symbols: tuple[str, ...]) -> None:
+        new = [s for s in symbols if s not in self._col]
+        if not new:
+            return
+        cap = len(self._ts)
+        for s in new:
+            self._col[s] = len(self._col)
+        pad = np.full((cap, len(new)), np.nan)
+        self._close = np.hstack([self._close, pad])
+        self._volume = np.hstack([self._volume, pad.copy()])
+        self.symbols = tuple(self._col)
+
+    def _grow(self) -> None:
+        cap = 2 * len(self._ts)
+        for name in ("_ts", "_avail"):
+            old = getattr(self, name)
+            grown = np.empty(cap, dtype=old.dtype)
+            grown[: len(old)] = old
+            setattr(self, name, grown)
+        for name in ("_close", "_volume"):
+            old = getattr(self, name)
+            grown = np.empty((cap, old.shape[1]))
+            grown[: len(old)] = old
+            setattr(self, name, grown)
+
+    def rows_until(self, epoch: float) -> int:
+        """How many rows were available at ``epoch`` (their ``available_at`` <= it)."""
+        return int(np.searchsorted(self._avail[: self._n], epoch, side="right"))
+
+    def arrays(self, stop: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ``count`` rows before row ``stop``: (ts epoch (T,), close (T, N), volume (T, N))."""
+        lo = max(0, stop - count)
+        return self._ts[lo:stop], self._close[lo:stop], self._volume[lo:stop]
+
+
+class MarketView:
+    """What a strategy may see at ``clock.now()``."""
+
+    def __init__(self, history: PriceHistory, clock: Clock) -> None:
+        self._history = history
+        self._clock = clock
+
+    @property
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self._history.symbols
+
+    def _stop(self, end: datetime | None) -> int:
+        now = self._clock.now()
+        if end is not None and end > now:
+            raise LookAheadError(f"read up to {end.isoformat()} at decision time {now.isoformat()}")
+        limit = (end or now).timestamp()
+        stop = self._history.rows_until(now.timestamp())
+        if end is not None:
+            ts, _, _ = self._history.arrays(stop, stop)
+            stop = int(np.searchsorted(ts, limit, side="right"))
+        return stop
+
+    def bars_available(self) -> int:
+        """Number of bars known at the decision time."""
+        return self._stop(None)
+
+    def last_bar_ts(self) -> datetime | None:
+        stop = self._stop(None)
+        if stop == 0:
+            return None
+        ts, _, _ = self._history.arrays(stop, 1)
+        return pd.Timestamp(ts[-1], unit="s", tz="UTC").to_pydatetime()
+
+    def bar_times(self, count: int) -> np.ndarray:
+        """Epoch seconds of the last ``count`` bars known now (oldest first)."""
+        ts, _, _ = self._history.arrays(self._stop(None), count)
+        return ts
+
+    def close_matrix(self, count: int, *, end: datetime | None = None) -> np.ndarray:
+        """The last ``count`` closes up to ``end`` (default now): ``(T, N)``, NaN gaps."""
+        _, close, _ = self._history.arrays(self._stop(end), count)
+        return close
+
+    def closes(self, count: int, *, end: datetime | None = None) -> pd.DataFrame:
+        """The last ``count`` closes as a DataFrame (index: UTC bar times, columns: symbols)."""
+        ts, close, _ = self._history.arrays(self._stop(end), count)
+        index = pd.DatetimeIndex(pd.to_datetime(ts, unit="s", utc=True), name="ts")
+        return pd.DataFrame(close, index=index, columns=list(self.symbols), copy=True)
+
+    def returns(self, count: int, *, end: datetime | None = None) -> pd.DataFrame:
+        """The last ``count`` simple daily returns ``(T, N)`` (needs ``count + 1`` closes)."""
+        closes = self.closes(count + 1, end=end)
+        return (closes / closes.shift(1) - 1.0).iloc[1:]
+
+    def bar(self, ts: datetime) -> pd.Series:
+        """Closes of the bar at ``ts``; a bar later than now raises ``LookAheadError``."""
+        frame = self.closes(1, end=ts)
+        if frame.empty or frame.index[-1] != pd.Timestamp(ts):
+            raise KeyError(f"no bar at {ts.isoformat()}")
+        return frame.iloc[-1]

@@ -1,0 +1,175 @@
+"""The tradingd command line, run as real subprocesses on real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, TRADINGD, cli_env
+
+pytestmark = pytest.mark.slow
+
+
+def tradingd(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*TRADINGD, *args], cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def query(db: Path, sql: str, *params) -> list[tuple]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def wait_for(predicate, timeout: float = 90.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except sqlite3.Error:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_daemon(tmp_path: Path, db: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*TRADINGD, "run", "--config", str(REPO / "config.toml"), "--db", str(db), "--pace", "25", *extra],
+        cwd=tmp_path, env=env or cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+class TestBadInput:
+    def test_a_bad_config_exits_2_naming_the_key(self, tmp_path: Path) -> None:
+        bad = tmp_path / "bad.toml"
+        bad.write_text("[broker]\ncommission_bps = -1\n")
+        result = tradingd("backtest", "--config", str(bad), cwd=tmp_path)
+        assert result.returncode == 2
+        assert "broker.commission_bps" in result.stderr and "greater than or equal to 0" in result.stderr
+
+    def test_a_missing_config_file_exits_2(self, tmp_path: Path) -> None:
+        result = tradingd("run", "--config", str(tmp_path / "missing.toml"), cwd=tmp_path)
+        assert result.returncode == 2 and "config file not found" in result.stderr
+
+    def test_an_unknown_job_exits_2(self, tmp_path: Path) -> None:
+        result = tradingd("job", "pull_everything", cwd=tmp_path)
+        assert result.returncode == 2 and "unknown job 'pull_everything'" in result.stderr
+
+    def test_a_window_outside_the_data_exits_2(self, tmp_path: Path) -> None:
+        result = tradingd("backtest", "--start", "2030-01-01", "--db", str(tmp_path / "t.db"), cwd=tmp_path)
+        assert result.returncode == 2 and "empty window" in result.stderr
+
+
+class TestBacktestCommand:
+    def test_prints_a_summary_and_records_the_run(self, tmp_path: Path) -> None:
+        db = tmp_path / "bt.db"
+        result = tradingd("backtest", "--start", "2019-01-01", "--end", "2019-12-31", "--db", str(db), "--json",
+                          cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        for key in ("total_return", "cagr", "ann_volatility", "sharpe", "max_drawdown", "turnover_per_year",
+                    "costs", "orders"):
+            assert key in summary
+        assert summary["orders"] > 0 and summary["marks"] == 252
+        run = query(db, "select mode, status from runs where run_id = ?", summary["run_id"])
+        assert run == [("backtest", "completed")]
+
+
+class TestDaemon:
+    def test_runs_paced_then_stops_cleanly_on_sigterm(self, tmp_path: Path) -> None:
+        db = tmp_path / "t.db"
+        sock_path = tmp_path / "notify.sock"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(str(sock_path))
+        sock.settimeout(60)
+        env = cli_env() | {"NOTIFY_SOCKET": str(sock_path)}
+        proc = start_daemon(tmp_path, db, env=env)
+        try:
+            assert sock.recv(64) == b"READY=1"
+            wait_for(lambda: query(db, "select count(*) from fills")[0][0] > 0, what="first fills")
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, err
+        assert sock.recv(64) == b"STOPPING=1"
+        records = [json.loads(line) for line in out.splitlines()]  # every stdout line is JSON
+        assert {"ts", "level", "event", "component", "run_id"} <= set(records[-1])
+        events = [r["event"] for r in records]
+        assert events[0] == "daemon_started" and events[-1] == "daemon_stopped"
+        assert "shutdown_requested" in events
+        (run_id, status) = query(db, "select run_id, status from runs")[0]
+        assert status == "stopped"
+        assert query(db, "select count(*) from equity where run_id = ?", run_id)[0][0] > 0
+
+        shown = tradingd("status", "--db", str(db), "--json", cwd=tmp_path)
+        assert shown.returncode == 0
+        status_doc = json.loads(shown.stdout)
+        assert status_doc["run"]["run_id"] == run_id and status_doc["run"]["mode"] == "live"
+        assert status_doc["equity"]["equity"] > 0 and status_doc["positions"]
+        assert status_doc["jobs"] and status_doc["orders"]
+        weights = sum(p["weight"] for p in status_doc["positions"])
+        assert 0.5 < weights <= 1.0 + 1e-9
+
+    def test_a_restart_after_kill_9_resumes_without_placing_an_order_twice(self, tmp_path: Path) -> None:
+        db = tmp_path / "t.db"
+        proc = start_daemon(tmp_path, db)
+        try:
+            wait_for(lambda: query(db, "select count(distinct ts) from orders")[0][0] >= 2, what="two decisions")
+        finally:
+            proc.kill()  # SIGKILL: no chance to flush or close
+            proc.communicate(timeout=20)
+        before = query(db, "select count(*) from orders")[0][0]
+        marks_before = query(db, "select count(*) from equity")[0][0]
+        proc = start_daemon(tmp_path, db)
+        try:
+            wait_for(lambda: query(db, "select count(*) from equity")[0][0] > marks_before + 40, what="progress")
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0, err
+        assert any(json.loads(line)["event"] == "run_resumed" for line in out.splitlines())
+        assert query(db, "select count(distinct run_id) from runs") == [(1,)]
+        assert query(db, "select count(*) from orders")[0][0] >= before
+        # One order per (decision, symbol), one fill per order, one mark per bar.
+        assert query(db, "select max(n) from (select count(*) n from orders group by ts, symbol)") == [(1,)]
+        assert query(db, "select max(n) from (select count(*) n from fills group by order_id)") == [(1,)]
+        marks = [ts for (ts,) in query(db, "select ts from equity order by ts")]
+        assert len(marks) == len(set(marks))
+        # The ledger still reconciles: cash = start - sum(fills).
+        (cash,) = query(db, "select cash from equity order by ts desc limit 1")[0]
+        (spent,) = query(db, "select sum(qty * price + fee) from fills")[0]
+        assert abs(cash - (1_000_000.0 - spent)) < 1e-6
+
+
+class TestJobCommand:
+    def test_runs_one_job_now_and_records_it(self, tmp_path: Path) -> None:
+        db = tmp_path / "t.db"
+        result = tradingd("job", "pull_prices", "--config", str(REPO / "config.toml"), "--db", str(db), cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert query(db, "select job, status, detail from jobs") == [("pull_prices", "ok", "1 bar(s), last 2018-01-02")]
+        assert query(db, "select count(*) from equity") == [(1,)]
+        again = tradingd("job", "pull_prices", "--config", str(REPO / "config.toml"), "--db", str(db), cwd=tmp_path)
+        assert again.returncode == 0
+        assert query(db, "select detail from jobs order by id")[-1] == ("1 bar(s), last 2018-01-03",)
+
+
+def test_the_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "tradingd"
+    assert script.exists()
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("tradingd ")
+    assert os.access(script, os.X_OK)

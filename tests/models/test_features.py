@@ -1,0 +1,121 @@
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from models.data import load_macro
+from models.evaluation import information_coefficient
+from models.features import build_features, build_targets, known_future
+from models_testkit import synthetic_market
+
+
+class TestBuildFeatures:
+    def test_rows_after_as_of_change_nothing(self):
+        market = synthetic_market()
+        as_of = market.prices.index[300]
+        base = build_features(market.prices, as_of, macro=market.macro)
+        later = market.prices.copy()
+        later.iloc[301:] *= 3.0
+        macro = {"m": market.macro["m"].assign(level=lambda f: f["level"] * 7)}
+        macro["m"].loc[macro["m"]["available_at"] <= as_of, "level"] = market.macro["m"]["level"]
+        moved = build_features(later, as_of, macro=macro)
+        assert base.times[-1] == as_of and len(base.times) == 301
+        assert_allclose(moved.values, base.values, equal_nan=True)
+
+    def test_monthly_macro_enters_on_its_release_date_not_its_period(self):
+        market = synthetic_market(n_days=400)
+        panel = build_features(market.prices, market.prices.index[-1], macro=market.macro)
+        col = panel.names.index("m_level")
+        level = pd.Series(panel.values[:, 0, col], index=panel.times)
+        macro = market.macro["m"]
+        # The 2010-03 observation is released 2010-04-15: the day before still shows 2010-02.
+        assert level[pd.Timestamp("2010-04-14")] == pytest.approx(macro.loc["2010-02-01", "level"])
+        assert level[pd.Timestamp("2010-04-15")] == pytest.approx(macro.loc["2010-03-01", "level"])
+
+    def test_real_core_cpi_appears_mid_following_month(self):
+        prices = synthetic_market(n_days=300).prices.set_axis(pd.bdate_range("2016-06-01", periods=300))
+        panel = build_features(prices, prices.index[-1], macro={"cpi": load_macro()["cpi"]})
+        cpi = pd.Series(panel.values[:, 0, panel.names.index("cpi_core_yoy")], index=panel.times)
+        yoy = load_macro()["cpi"]["core_yoy"]
+        assert cpi["2017-02-14"] == pytest.approx(yoy["2016-12-01"], rel=1e-6)
+        assert cpi["2017-02-15"] == pytest.approx(yoy["2017-01-01"], rel=1e-6)
+
+    def test_a_frame_without_available_at_is_refused(self):
+        market = synthetic_market()
+        with pytest.raises(ValueError, match="available_at"):
+            build_features(market.prices, market.prices.index[-1], macro={"m": market.macro["m"][["level"]]})
+
+    def test_volume_adds_volume_features(self):
+        market = synthetic_market()
+        volume = market.prices * 0 + 1e6
+        panel = build_features(market.prices, market.prices.index[-1], volume=volume)
+        assert {"vlm_z_20", "vlm_5_60"} <= set(panel.names)
+        assert_allclose(panel.values[-1, :, panel.names.index("vlm_z_20")], 0.0, atol=1e-6)
+
+
+class TestBuildTargets:
+    def test_forward_log_returns_and_realised_vol(self):
+        prices = pd.DataFrame({"A": [100.0, 110.0, 99.0, 99.0]})
+        y = build_targets(prices, (1, 2), 2)
+        assert_allclose(y[0, 0], [np.log(1.1), np.log(0.99), np.sqrt((np.log(1.1) ** 2 + np.log(0.9) ** 2) / 2)], rtol=1e-6)
+        assert np.isnan(y[-1, 0, 0]) and np.isnan(y[-2, 0, 1])
+
+    def test_known_future_describes_each_target_slot(self):
+        times = pd.DatetimeIndex(["2024-01-05"])  # a Friday
+        fut = known_future(times, (1, 5), 20)
+        assert fut.shape == (1, 3, 6)
+        assert_allclose(fut[0, :, 0], np.log1p([1, 5, 20]), rtol=1e-6)
+        assert fut[0, :, 1].tolist() == [0.0, 0.0, 1.0]
+        assert_allclose(fut[0, 0, 2], np.sin(0.0), atol=1e-6)  # +1 business day is Monday
+
+
+class TestLeakageAudit:
+    """A planted signal: a leaky pipeline finds a huge in-sample IC, ours must not."""
+
+    @staticmethod
+    def _ic(panel, feature, target):
+        x = panel.values[:, :, panel.names.index(feature)]
+        ok = np.isfinite(x) & np.isfinite(target)
+        dates = np.broadcast_to(np.arange(len(x))[:, None], x.shape)
+        return information_coefficient(x[ok], target[ok], dates[ok])
+
+    def test_prices_shifted_into_the_future_leak_and_ours_do_not(self):
+        market = synthetic_market(n_symbols=30, n_days=400, seed=3)
+        as_of = market.prices.index[-1]
+        target = build_targets(market.prices, (1,), None)[..., 0]
+        honest = build_features(market.prices, as_of)
+        leaky = build_features(market.prices.shift(-1), as_of)  # today sees tomorrow's close
+        assert self._ic(leaky, "ret_1", target) > 0.9
+        assert abs(self._ic(honest, "ret_1", target)) < 0.05
+
+    @staticmethod
+    def _news(seed: int, noise: float, published_lag: int):
+        """One item per (day t, symbol) whose score is the realised t -> t+1 return plus
+        noise, stamped ts = t and published `published_lag` trading days later."""
+        market = synthetic_market(n_symbols=30, n_days=400, seed=seed)
+        prices, times = market.prices, market.prices.index
+        target = build_targets(prices, (1,), None)[..., 0]
+        rng = np.random.default_rng(0)
+        t, j = np.meshgrid(np.arange(len(times) - 1), np.arange(prices.shape[1]), indexing="ij")
+        news = pd.DataFrame({
+            "symbol": prices.columns.to_numpy()[j.ravel()],
+            "score": target[t, j].ravel() + rng.normal(0, noise, t.size),
+            "ts": times[t.ravel()],
+            "available_at": times[t.ravel() + published_lag],
+        })
+        return prices, target, news
+
+    def test_sentiment_counts_from_available_at_not_from_its_timestamp(self):
+        # An article about day t+1's move, stamped t but only published at t+1.
+        prices, target, news = self._news(seed=4, noise=0.0, published_lag=1)
+        as_of = prices.index[-1]
+        honest = build_features(prices, as_of, sentiment=news)
+        leaky = build_features(prices, as_of, sentiment=news.assign(available_at=news["ts"]))
+        assert self._ic(leaky, "sent_mean_5", target) > 0.3
+        assert abs(self._ic(honest, "sent_mean_5", target)) < 0.05
+
+    def test_a_legitimate_planted_signal_is_still_found(self):
+        # A noisy view of t+1 that is genuinely known at t (published at t): keep it.
+        prices, target, news = self._news(seed=5, noise=0.015, published_lag=0)
+        panel = build_features(prices, prices.index[-1], sentiment=news)
+        assert self._ic(panel, "sent_mean_5", target) > 0.2

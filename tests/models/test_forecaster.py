@@ -1,0 +1,64 @@
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from models import registry
+from models.features import build_features
+from models.forecaster import Forecaster, feature_window
+from models.train import run_training
+from models_testkit import synthetic_market, tiny_run_config
+
+FAMILIES = ["tft", "lstm_bidirectional", "hybrid"]
+
+
+@pytest.fixture(scope="module")
+def forecasters(tmp_path_factory):
+    market = synthetic_market()
+    out = {}
+    for family in FAMILIES:
+        tmp = tmp_path_factory.mktemp(family)
+        cfg = tiny_run_config(tmp, family, train={"epochs": 1, "max_steps_per_epoch": 2})
+        out[family] = Forecaster(registry.load(run_training(cfg, market=market).checkpoint))
+    return market, out
+
+
+@pytest.mark.slow
+class TestForecaster:
+    def test_returns_non_crossing_quantiles_per_symbol_and_target(self, forecasters):
+        market, fcs = forecasters
+        fc = fcs["tft"].forecast_frames(market.prices, "2011-06-30", macro=market.macro)
+        assert fc.values.shape == (5, 4, 3)
+        assert fc.targets == ("ret_1", "ret_5", "ret_20", "rv_20")
+        assert fc.as_of == pd.Timestamp("2011-06-30")
+        assert (np.diff(fc.values, axis=-1) > 0).all()
+        frame = fc.to_frame()
+        assert len(frame) == 60 and set(frame.columns) == {"symbol", "target", "quantile", "value"}
+        assert fc.median("ret_5").index.tolist() == list(market.prices.columns)
+
+    @pytest.mark.parametrize("family", FAMILIES)
+    def test_data_after_as_of_cannot_change_the_forecast(self, forecasters, family):
+        market, fcs = forecasters
+        as_of = pd.Timestamp("2011-03-31")
+        base = fcs[family].forecast_frames(market.prices, as_of, macro=market.macro)
+        later = market.prices.copy()
+        later.loc[later.index > as_of] *= 2.0
+        moved = fcs[family].forecast_frames(later, as_of, macro=market.macro)
+        assert_allclose(moved.values, base.values)
+        earlier = market.prices.copy()
+        earlier.loc[as_of] *= 1.2  # ... while the decision day's own close does
+        assert np.abs(fcs[family].forecast_frames(earlier, as_of, macro=market.macro).values - base.values).max() > 1e-6
+
+    def test_a_different_feature_schema_is_refused(self, forecasters):
+        market, fcs = forecasters
+        panel = build_features(market.prices, "2011-06-30")  # no macro: fewer features
+        with pytest.raises(ValueError, match="schema"):
+            fcs["tft"].forecast(feature_window(panel, fcs["tft"].encoder_length))
+
+    def test_unknown_symbols_and_incomplete_windows_are_handled(self, forecasters):
+        market, fcs = forecasters
+        prices = market.prices.rename(columns={"S0": "NEW"})
+        prices.loc["2011-06-20", "S1"] = np.nan
+        fc = fcs["tft"].forecast_frames(prices, "2011-06-30", macro=market.macro)
+        assert np.isfinite(fc.values[0]).all()  # unseen symbol: served with the unknown id
+        assert np.isnan(fc.values[1]).all()  # a gap inside the window: no forecast

@@ -1,0 +1,120 @@
+import torch
+from numpy.testing import assert_allclose
+
+from models.factory import example_inputs
+from models.losses import causal_mask
+from models.tft import TemporalFusionTransformer
+from models.tft_layers import (
+    GatedResidualNetwork,
+    InterpretableMultiHeadAttention,
+    PerVariableGRN,
+    VariableSelectionNetwork,
+)
+from models_testkit import DIMS
+
+L = 12
+
+
+def make_tft(**kw) -> TemporalFusionTransformer:
+    params = dict(hidden_size=16, num_heads=4, lstm_layers=2, dropout=0.0) | kw
+    return TemporalFusionTransformer(DIMS, **params).eval()
+
+
+class TestInterpretableMultiHeadAttention:
+    def test_has_one_value_projection_shared_by_all_heads(self):
+        attn = InterpretableMultiHeadAttention(16, 4)
+        assert isinstance(attn.v_proj, torch.nn.Linear) and attn.v_proj.out_features == 4
+        assert len(attn.q_proj) == len(attn.k_proj) == 4
+
+    def test_output_is_the_mean_of_heads_applied_to_the_shared_values(self):
+        attn = InterpretableMultiHeadAttention(16, 4).eval()
+        x = torch.randn(2, 5, 16)
+        out, weights = attn(x, x, x, causal_mask(5))
+        value = attn.v_proj(x)
+        manual = attn.out_proj(torch.stack([weights[:, h] @ value for h in range(4)]).mean(0))
+        torch.testing.assert_close(out, manual)
+
+    def test_weights_are_zero_above_the_diagonal(self):
+        attn = InterpretableMultiHeadAttention(16, 2).eval()
+        x = torch.randn(3, 6, 16)
+        _, weights = attn(x, x, x, causal_mask(6))
+        assert weights.masked_select(causal_mask(6)).abs().max().item() == 0.0
+
+
+class TestPerVariableGRN:
+    def test_matches_separate_grns_with_the_same_weights(self):
+        batched = PerVariableGRN(3, 8).eval()
+        with torch.no_grad():
+            for p in batched.parameters():
+                p.normal_()
+        separate = []
+        for j in range(3):
+            grn = GatedResidualNetwork(8, 8, 8).eval()
+            with torch.no_grad():
+                # nn.Linear stores (out, in); the batched weights are (in, out) per variable
+                grn.fc_in.weight.copy_(batched.w_in[j].T)
+                grn.fc_in.bias.copy_(batched.b_in[j])
+                grn.fc_hidden.weight.copy_(batched.w_hidden[j].T)
+                grn.fc_hidden.bias.copy_(batched.b_hidden[j])
+                grn.gate_norm.glu.gate.weight.copy_(batched.w_gate[j].T)
+                grn.gate_norm.glu.gate.bias.copy_(batched.b_gate[j])
+                grn.gate_norm.glu.value.weight.copy_(batched.w_value[j].T)
+                grn.gate_norm.glu.value.bias.copy_(batched.b_value[j])
+                grn.gate_norm.norm.weight.copy_(batched.norm_weight[j])
+                grn.gate_norm.norm.bias.copy_(batched.norm_bias[j])
+            separate.append(grn)
+        x = torch.randn(2, 5, 3, 8)
+        expected = torch.stack([separate[j](x[..., j, :]) for j in range(3)], -2)
+        torch.testing.assert_close(batched(x), expected)
+
+
+class TestVariableSelectionNetwork:
+    def test_weights_sum_to_one_over_variables(self):
+        vsn = VariableSelectionNetwork(5, 8, 0.0, d_context=8)
+        selected, weights = vsn(torch.randn(3, 7, 5, 8), torch.randn(3, 1, 8))
+        assert selected.shape == (3, 7, 8) and weights.shape == (3, 7, 5)
+        assert_allclose(weights.sum(-1).detach().numpy(), 1.0, rtol=1e-6)
+
+
+class TestTemporalFusionTransformer:
+    def test_returns_quantiles_and_interpretation_with_documented_shapes(self):
+        model = make_tft()
+        out = model.forward_with_interpretation(*example_inputs(DIMS, 3, L))
+        k, s = DIMS.n_targets, L + DIMS.n_targets
+        assert out.quantiles.shape == (3, k, DIMS.n_quantiles)
+        assert out.attention.shape == (3, 4, s, s)
+        assert out.past_weights.shape == (3, L, DIMS.n_past)
+        assert out.future_weights.shape == (3, k, DIMS.n_future)
+        assert_allclose(out.past_weights.sum(-1).detach().numpy(), 1.0, rtol=1e-6)
+        assert_allclose(out.future_weights.sum(-1).detach().numpy(), 1.0, rtol=1e-6)
+        assert (out.quantiles.diff(dim=-1) > 0).all()
+
+    def test_changing_a_past_input_changes_no_earlier_position(self):
+        model = make_tft()
+        past, future, static = example_inputs(DIMS, 2, L)
+        for t in (3, 7, L - 1):
+            changed = past.clone()
+            changed[:, t:] += torch.randn_like(changed[:, t:]) * 5
+            a = model.forward_with_interpretation(past, future, static).temporal
+            b = model.forward_with_interpretation(changed, future, static).temporal
+            torch.testing.assert_close(a[:, :t], b[:, :t], rtol=0, atol=1e-6)
+            assert (a[:, t] - b[:, t]).abs().max() > 1e-4  # the test can fail
+
+    def test_a_later_decoder_slot_does_not_change_earlier_slots(self):
+        model = make_tft()
+        past, future, static = example_inputs(DIMS, 2, L)
+        changed = future.clone()
+        changed[:, 2:] += 3.0
+        a, b = model(past, future, static), model(past, changed, static)
+        torch.testing.assert_close(a[:, :2], b[:, :2], rtol=0, atol=1e-6)
+        assert (a[:, 2:] - b[:, 2:]).abs().max() > 1e-4
+
+    def test_gradient_checkpointing_gives_the_same_gradients(self):
+        grads = []
+        for flag in (False, True):
+            torch.manual_seed(1)
+            model = make_tft().train()
+            model.grad_checkpointing = flag
+            model(*example_inputs(DIMS, 4, L)).sum().backward()
+            grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+        torch.testing.assert_close(grads[0], grads[1])

@@ -1,0 +1,97 @@
+"""The SQLite store: schema, migrations, WAL, one transaction per batch, the ledger."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from state.migrations import SCHEMA_VERSION
+from state.store import Batch, SchemaError, Store, iso
+
+T = datetime(2020, 1, 2, 21, tzinfo=UTC)
+
+
+def new_run(store: Store) -> str:
+    return store.begin_run(mode="backtest", config_hash="h", config_json="{}", strategy="hrp",
+                           start_cash=1000.0, started_at=T)
+
+
+class TestSchema:
+    def test_a_new_database_is_migrated_to_the_current_version_in_wal_mode(self, tmp_path: Path) -> None:
+        store = Store.open(tmp_path / "t.db")
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in store.conn.execute("select name from sqlite_master where type in ('table', 'view')")}
+        assert {"runs", "orders", "fills", "positions", "equity", "jobs", "targets", "migrations",
+                "current_positions", "latest_equity", "latest_run"} <= tables
+        store.close()
+
+    def test_reopening_does_not_migrate_twice(self, tmp_path: Path) -> None:
+        Store.open(tmp_path / "t.db").close()
+        store = Store.open(tmp_path / "t.db")
+        assert store.conn.execute("select count(*) from migrations").fetchone()[0] == SCHEMA_VERSION
+        store.close()
+
+    def test_a_database_from_a_newer_tradingd_is_refused(self, tmp_path: Path) -> None:
+        Store.open(tmp_path / "t.db").close()
+        with sqlite3.connect(tmp_path / "t.db") as conn:
+            conn.execute(f"pragma user_version={SCHEMA_VERSION + 1}")
+        with pytest.raises(SchemaError, match="newer"):
+            Store.open(tmp_path / "t.db")
+
+    def test_readonly_open_needs_an_existing_file(self, tmp_path: Path) -> None:
+        with pytest.raises(FileNotFoundError):
+            Store.open(tmp_path / "missing.db", readonly=True)
+
+
+class TestWrites:
+    def test_a_batch_lands_whole_or_not_at_all(self, tmp_path: Path) -> None:
+        store = Store.open(tmp_path / "t.db")
+        run = new_run(store)
+        good = Batch()
+        good.equity[iso(T)] = (run, iso(T), 1000.0, 1000.0, 0.0)
+        store.write(run, good)
+        bad = Batch()
+        bad.equity["x"] = (run, "2020-01-03T21:00:00+00:00", 900.0, 950.0, 50.0)
+        bad.fills.append(("f1", "no-such-order", run, iso(T), "A", 1.0, 1.0, 0.0, 0.0, 1.0))  # FK violation
+        with pytest.raises(sqlite3.IntegrityError):
+            store.write(run, bad)
+        assert store.conn.execute("select count(*) from equity").fetchone()[0] == 1
+        store.close()
+
+    def test_a_reader_sees_committed_rows_while_a_writer_is_open(self, tmp_path: Path) -> None:
+        writer = Store.open(tmp_path / "t.db")
+        run = new_run(writer)
+        reader = Store.open(tmp_path / "t.db", readonly=True)
+        writer.conn.execute("begin immediate")
+        writer.conn.execute("insert into equity values (?, ?, 1, 1, 0)", (run, iso(T)))
+        assert reader.rows("select count(*) as n from equity")[0]["n"] == 0  # not committed yet
+        writer.conn.execute("commit")
+        assert reader.rows("select count(*) as n from equity")[0]["n"] == 1
+        reader.close()
+        writer.close()
+
+
+class TestLedger:
+    def test_cash_and_positions_are_rebuilt_from_fills(self, tmp_path: Path) -> None:
+        store = Store.open(tmp_path / "t.db")
+        run = new_run(store)
+        batch = Batch()
+        for oid, sym, side, qty, status in (("o1", "A", "buy", 10.0, "filled"), ("o2", "A", "sell", 4.0, "filled"),
+                                            ("o3", "B", "buy", 5.0, "submitted")):
+            batch.orders[oid] = (oid, run, iso(T), sym, side, qty, status, None, 0.0, None, iso(T))
+        batch.fills += [("o1:1", "o1", run, iso(T), "A", 10.0, 20.0, 1.0, 0.0, 20.0),
+                        ("o2:1", "o2", run, iso(T), "A", -4.0, 25.0, 1.0, 0.0, 25.0)]
+        batch.equity[iso(T)] = (run, iso(T), 898.0, 1048.0, 150.0)
+        store.write(run, batch)
+        ledger = store.ledger(run, 1000.0)
+        assert ledger.cash == pytest.approx(1000.0 - 200.0 - 1.0 + 100.0 - 1.0)
+        assert ledger.positions == {"A": 6.0}
+        assert ledger.avg_prices["A"] == pytest.approx(20.0)
+        assert ledger.order_ids == {"o1", "o2", "o3"}
+        assert [p["order_id"] for p in ledger.pending] == ["o3"]
+        assert ledger.last_mark_ts == T
+        store.close()

@@ -1,0 +1,151 @@
+"""The strategy runner: rebalance calendar, weight checks, contained failures; the view."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from daemon.clock import ReplayClock
+from daemon.events import BarsClosed, freeze
+from strategies.base import HRP, InverseVol, Strategy
+from strategies.runner import StrategyError, StrategyRunner, period_key
+from strategies.view import LookAheadError
+
+SYMBOLS = ("A", "B", "C")
+
+
+def bars(start: datetime, closes: list[list[float]]) -> list[BarsClosed]:
+    out = []
+    for k, row in enumerate(closes):
+        ts = start + timedelta(days=k)
+        nan = freeze([math.nan] * len(row))
+        out.append(BarsClosed(ts=ts, symbols=SYMBOLS, open=nan, high=nan, low=nan, close=freeze(row),
+                              volume=nan, available_at=ts, source="t"))
+    return out
+
+
+class Fixed(Strategy):
+    name = "fixed"
+    warmup_bars = 1
+
+    def __init__(self, weights) -> None:
+        self.weights = weights
+
+    def target_weights(self, view):
+        return self.weights
+
+
+def runner_for(strategy: Strategy, frequency: str = "monthly") -> tuple[StrategyRunner, ReplayClock]:
+    clock = ReplayClock(datetime(2019, 1, 1, tzinfo=UTC))
+    return StrategyRunner(strategy, clock=clock, frequency=frequency, timezone="America/New_York"), clock
+
+
+def feed(runner: StrategyRunner, clock: ReplayClock, bar: BarsClosed) -> tuple:
+    clock.advance_to(bar.ts + timedelta(minutes=45))
+    runner.on_bars(bar)
+    return runner.decide()
+
+
+class TestCalendar:
+    def test_decides_on_the_first_bar_of_each_month_only(self) -> None:
+        runner, clock = runner_for(Fixed({"A": 1.0}))
+        start = datetime(2019, 1, 28, 21, tzinfo=UTC)
+        decided = [b.ts.date() for b in bars(start, [[1.0, 1.0, 1.0]] * 10)
+                   if feed(runner, clock, b)[0] is not None]
+        assert decided == [datetime(2019, 2, 1).date()]
+
+    def test_a_missed_period_start_is_caught_up_after_a_decision_exists(self) -> None:
+        runner, clock = runner_for(Fixed({"A": 1.0}))
+        runner.restore(datetime(2019, 1, 2, 21, tzinfo=UTC))  # last decision in January
+        (event, _) = feed(runner, clock, bars(datetime(2019, 2, 5, 21, tzinfo=UTC), [[1.0, 1.0, 1.0]])[0])
+        assert event is not None and event.bar_ts.day == 5
+
+    def test_period_keys_use_exchange_time(self) -> None:
+        # 2019-03-01 02:00 UTC is still February 28th in New York.
+        ts = datetime(2019, 3, 1, 2, tzinfo=UTC)
+        from zoneinfo import ZoneInfo
+
+        assert period_key(ts, "monthly", ZoneInfo("America/New_York")) == (2019, 2)
+        assert period_key(ts, "quarterly", ZoneInfo("UTC")) == (2019, 0)
+
+
+class TestWeightChecks:
+    @pytest.mark.parametrize(
+        ("weights", "message"),
+        [({"A": math.nan}, "non-finite"), ({"A": -0.1, "B": 0.5}, "negative"), ({"Z": 1.0}, "unknown symbols")],
+    )
+    def test_bad_weights_are_refused_with_a_reason(self, weights, message) -> None:
+        runner, clock = runner_for(Fixed(weights), "daily")
+        with pytest.raises(StrategyError, match=message):
+            feed(runner, clock, bars(datetime(2019, 2, 1, 21, tzinfo=UTC), [[1.0, 2.0, 3.0]])[0])
+
+    def test_gross_above_the_limit_is_scaled_down(self) -> None:
+        runner, clock = runner_for(Fixed({"A": 0.9, "B": 0.6}), "daily")
+        event, _ = feed(runner, clock, bars(datetime(2019, 2, 1, 21, tzinfo=UTC), [[1.0, 2.0, 3.0]])[0])
+        assert event.weights.sum() == pytest.approx(1.0)
+        assert event.weights[0] / event.weights[1] == pytest.approx(1.5)
+
+    def test_a_strategy_exception_becomes_a_strategy_error(self) -> None:
+        class Broken(Strategy):
+            warmup_bars = 1
+
+            def target_weights(self, view):
+                raise ZeroDivisionError("oops")
+
+        runner, clock = runner_for(Broken(), "daily")
+        with pytest.raises(StrategyError, match="ZeroDivisionError: oops"):
+            feed(runner, clock, bars(datetime(2019, 2, 1, 21, tzinfo=UTC), [[1.0, 2.0, 3.0]])[0])
+
+
+class TestBuiltins:
+    def test_inverse_vol_weights_follow_one_over_std(self) -> None:
+        import numpy as np
+
+        rng = np.random.default_rng(3)
+        scales = np.array([0.01, 0.02, 0.04])
+        closes = 100 * np.cumprod(1 + rng.normal(0, 1, (61, 3)) * scales, axis=0)
+        runner, clock = runner_for(InverseVol(lookback=60), "daily")
+        out = None
+        for b in bars(datetime(2019, 1, 1, 21, tzinfo=UTC), closes.tolist()):
+            out = feed(runner, clock, b)[0]
+        returns = closes[1:] / closes[:-1] - 1
+        expected = 1 / returns.std(axis=0, ddof=1)
+        np.testing.assert_allclose(out.weights, expected / expected.sum(), rtol=1e-12)
+
+    def test_hrp_matches_pypfopt_called_directly(self) -> None:
+        import numpy as np
+        import pandas as pd
+        from pypfopt import HRPOpt
+
+        rng = np.random.default_rng(5)
+        closes = 50 * np.cumprod(1 + rng.normal(0.0003, 0.015, (31, 3)), axis=0)
+        runner, clock = runner_for(HRP(lookback=30), "daily")
+        for b in bars(datetime(2019, 1, 1, 21, tzinfo=UTC), closes.tolist()):
+            event, _ = feed(runner, clock, b)
+        returns = pd.DataFrame(closes[1:] / closes[:-1] - 1, columns=list(SYMBOLS))
+        direct = HRPOpt(returns=returns).optimize(linkage_method="single")
+        np.testing.assert_allclose(event.weights, [direct[s] for s in event.symbols], rtol=1e-10)
+
+
+class TestView:
+    def test_reads_later_than_the_clock_raise(self) -> None:
+        runner, clock = runner_for(Fixed({"A": 1.0}))
+        for b in bars(datetime(2019, 1, 1, 21, tzinfo=UTC), [[1.0, 2.0, 3.0]] * 3):
+            clock.advance_to(b.ts)
+            runner.on_bars(b)
+        view = runner.view
+        assert view.bar(datetime(2019, 1, 2, 21, tzinfo=UTC))["B"] == 2.0
+        with pytest.raises(LookAheadError):
+            view.bar(clock.now() + timedelta(days=1))
+        with pytest.raises(LookAheadError):
+            view.returns(2, end=clock.now() + timedelta(seconds=1))
+        assert len(view.closes(10)) == 3
+
+    def test_history_refuses_bars_out_of_order(self) -> None:
+        runner, clock = runner_for(Fixed({"A": 1.0}))
+        first, second = bars(datetime(2019, 1, 1, 21, tzinfo=UTC), [[1.0, 2.0, 3.0]] * 2)
+        runner.history.append(second)
+        with pytest.raises(ValueError, match="not after"):
+            runner.history.append(first)
