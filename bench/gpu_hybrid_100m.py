@@ -35,8 +35,15 @@ from models.losses import pinball_loss  # noqa: E402
 DIMS = ModelDims(n_past=23, n_future=6, n_symbols=20, n_targets=4, n_quantiles=3)
 QUANTILES = (0.1, 0.5, 0.9)
 # Dense bf16 peaks (no sparsity), TFLOP/s.
-PEAKS = {"H200": 989.4, "H100 SXM": 989.4, "H100 80GB HBM3": 989.4, "H100 PCIe": 756.0,
-         "H100": 989.4, "A100": 312.0, "L40S": 362.0}
+PEAKS = {
+    "H200": 989.4,
+    "H100 SXM": 989.4,
+    "H100 80GB HBM3": 989.4,
+    "H100 PCIe": 756.0,
+    "H100": 989.4,
+    "A100": 312.0,
+    "L40S": 362.0,
+}
 
 
 def _free_port() -> int:
@@ -51,7 +58,11 @@ def _flops_per_step(cfg: HybridConfig, batch: int, length: int) -> int:
         past, future, static = (x.to("meta") for x in example_inputs(DIMS, batch, length))
     counter = FlopCounterMode(display=False)
     with counter:
-        pinball_loss(model(past, future, static), torch.zeros(batch, DIMS.n_targets, device="meta"), QUANTILES).backward()
+        pinball_loss(
+            model(past, future, static),
+            torch.zeros(batch, DIMS.n_targets, device="meta"),
+            QUANTILES,
+        ).backward()
     return counter.get_total_flops()
 
 
@@ -73,8 +84,13 @@ def main() -> int:
     if not cuda and not args.smoke:
         print("no CUDA device; use --smoke to check the script on CPU", file=sys.stderr)
         return 1
-    for key, value in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()),
-                       "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0"}.items():
+    for key, value in {
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+        "RANK": "0",
+        "WORLD_SIZE": "1",
+        "LOCAL_RANK": "0",
+    }.items():
         os.environ.setdefault(key, value)
     local = int(os.environ["LOCAL_RANK"])
     device = torch.device("cuda", local) if cuda else torch.device("cpu")
@@ -126,13 +142,25 @@ def main() -> int:
     peak = args.peak_tflops or next((v for k, v in PEAKS.items() if k in name), None)
     achieved = flops * steps / elapsed / 1e12
     result = {
-        "device": name, "world_size": world, "preset": preset, "params": n_params,
-        "batch_per_gpu": batch, "encoder_length": args.length, "dtype": "bf16" if cuda else "fp32",
-        "backend": dist.get_backend(), "compile": args.compile, "steps": steps,
-        "seconds": round(elapsed, 2), "samples_per_s": round(steps * batch * world / elapsed, 1),
-        "gflop_per_step": round(flops / 1e9, 1), "achieved_tflops": round(achieved, 2),
-        "peak_tflops": peak, "mfu": round(achieved / peak, 4) if peak and cuda else None,
-        "max_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if cuda else None,
+        "device": name,
+        "world_size": world,
+        "preset": preset,
+        "params": n_params,
+        "batch_per_gpu": batch,
+        "encoder_length": args.length,
+        "dtype": "bf16" if cuda else "fp32",
+        "backend": dist.get_backend(),
+        "compile": args.compile,
+        "steps": steps,
+        "seconds": round(elapsed, 2),
+        "samples_per_s": round(steps * batch * world / elapsed, 1),
+        "gflop_per_step": round(flops / 1e9, 1),
+        "achieved_tflops": round(achieved, 2),
+        "peak_tflops": peak,
+        "mfu": round(achieved / peak, 4) if peak and cuda else None,
+        "max_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+        if cuda
+        else None,
         "torch": torch.__version__,
     }
     if dist.get_rank() == 0:

@@ -71,8 +71,12 @@ def latency_ms(fn, runs: int = 30) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="timed training per case")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="intra-op threads (1: stable on a shared, oversubscribed CPU)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="intra-op threads (1: stable on a shared, oversubscribed CPU)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -89,22 +93,37 @@ def main() -> None:
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = args.threads  # same thread budget as eager
             session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-            feed = {n: x.numpy() for n, x in zip(INPUT_NAMES, xs)}
+            feed = {n: x.numpy() for n, x in zip(INPUT_NAMES, xs, strict=True)}
             onnx_ms = latency_ms(lambda: session.run(None, feed))
-        rows.append(dict(family=family, size=size, params=count_parameters(model),
-                         train_samples_per_s=round(samples_s, 1), eager_ms=round(eager, 3),
-                         onnx_ms=round(onnx_ms, 3), onnx_speedup=round(eager / onnx_ms, 2)))
+        rows.append(
+            dict(
+                family=family,
+                size=size,
+                params=count_parameters(model),
+                train_samples_per_s=round(samples_s, 1),
+                eager_ms=round(eager, 3),
+                onnx_ms=round(onnx_ms, 3),
+                onnx_speedup=round(eager / onnx_ms, 2),
+            )
+        )
         print(json.dumps(rows[-1]), flush=True)
-    meta = dict(machine=platform.processor() or platform.machine(), torch=torch.__version__,
-                threads=torch.get_num_threads(), batch=BATCH, encoder_length=L)
+    meta = dict(
+        machine=platform.processor() or platform.machine(),
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        batch=BATCH,
+        encoder_length=L,
+    )
     out = Path("bench/out")
     out.mkdir(parents=True, exist_ok=True)
     (out / "models_throughput.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     print("\n| family | size | params | train samples/s | eager ms (20 sym) | ONNX ms | speed-up |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['family']} | {r['size']} | {r['params']:,} | {r['train_samples_per_s']:,.0f} | "
-              f"{r['eager_ms']:.2f} | {r['onnx_ms']:.2f} | {r['onnx_speedup']:.1f}x |")
+        print(
+            f"| {r['family']} | {r['size']} | {r['params']:,} | {r['train_samples_per_s']:,.0f} | "
+            f"{r['eager_ms']:.2f} | {r['onnx_ms']:.2f} | {r['onnx_speedup']:.1f}x |"
+        )
 
 
 if __name__ == "__main__":

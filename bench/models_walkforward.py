@@ -27,7 +27,13 @@ from models.walkforward import walk_forward
 
 MODELS = {
     "tft": {"family": "tft", "hidden_size": 16, "num_heads": 4, "lstm_layers": 2, "dropout": 0.1},
-    "lstm": {"family": "lstm", "variant": "stacked", "hidden_size": 32, "num_layers": 2, "dropout": 0.1},
+    "lstm": {
+        "family": "lstm",
+        "variant": "stacked",
+        "hidden_size": 32,
+        "num_layers": 2,
+        "dropout": 0.1,
+    },
     "hybrid": {"family": "hybrid", "preset": "tiny", "dropout": 0.1},
 }
 
@@ -43,10 +49,22 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     ctx = DistContext(0, 1, 0, torch.device("cpu"))
     base = {
-        "data": {"universe": "sp500_20", "start": "2005-01-01", "end": "2019-12-31",
-                 "encoder_length": 60, "embargo": 5, "sample_stride": 5},
-        "train": {"epochs": args.epochs, "batch_size": 256, "lr": 1e-3, "patience": 3,
-                  "max_steps_per_epoch": args.steps, "eval_folds": args.folds},
+        "data": {
+            "universe": "sp500_20",
+            "start": "2005-01-01",
+            "end": "2019-12-31",
+            "encoder_length": 60,
+            "embargo": 5,
+            "sample_stride": 5,
+        },
+        "train": {
+            "epochs": args.epochs,
+            "batch_size": 256,
+            "lr": 1e-3,
+            "patience": 3,
+            "max_steps_per_epoch": args.steps,
+            "eval_folds": args.folds,
+        },
     }
     market = load_bundled("sp500_20")
     results = {}
@@ -66,10 +84,15 @@ def main() -> None:
     for family, report in results.items():
         for target, per in report["summary"].items():
             for name, m in per.items():
-                print(f"| {family} | {target} | {name} | {m['pinball_mean']:.6f} | {m['coverage']:.3f} "
-                      f"| {m['ic']:.4f} | {m['rank_ic']:.4f} |")
+                print(
+                    f"| {family} | {target} | {name} | {m['pinball_mean']:.6f} | {m['coverage']:.3f} "
+                    f"| {m['ic']:.4f} | {m['rank_ic']:.4f} |"
+                )
     for family, report in results.items():
-        print(f"\n{family} ({report['seconds']:.0f}s): " + "; ".join(f"{t}: {v}" for t, v in report["verdict"].items()))
+        print(
+            f"\n{family} ({report['seconds']:.0f}s): "
+            + "; ".join(f"{t}: {v}" for t, v in report["verdict"].items())
+        )
 
 
 if __name__ == "__main__":

@@ -59,7 +59,11 @@ def commission(notional: float, bps: float, minimum: float) -> float:
 
 def order_id_for(run_id: str, decision_ts: datetime, symbol: str) -> str:
     """Deterministic client order id: same run, decision and symbol give the same id."""
-    return f"{run_id}:{decision_ts.astimezone(UTC):%Y%m%dT%H%M%SZ}:{symbol}"
+    return f"{_order_prefix(run_id, decision_ts)}{symbol}"
+
+
+def _order_prefix(run_id: str, decision_ts: datetime) -> str:
+    return f"{run_id}:{decision_ts.astimezone(UTC):%Y%m%dT%H%M%SZ}:"
 
 
 @dataclass
@@ -222,13 +226,14 @@ class PaperBroker:
         bar_close = np.full(len(self._col), np.nan)
         bar_close[bar_cols] = bar.close
         equity = self.equity()
+        prefix = _order_prefix(self._run_id, target.ts)
         sells: list[_Order] = []
         buys: list[_Order] = []
         for symbol, i in self._col.items():
             w, held = weights[i], self._qty[i]
             if w == 0 and held == 0:
                 continue
-            order_id = order_id_for(self._run_id, target.ts, symbol)
+            order_id = prefix + symbol
             if order_id in self._known_ids:
                 continue  # this decision was already acted on (restart)
             price = bar_close[i]
@@ -251,6 +256,7 @@ class PaperBroker:
                 continue
             order = _Order(order_id, symbol, 1 if delta > 0 else -1, abs(delta), target.ts, bar.ts)
             (buys if delta > 0 else sells).append(order)
+        buys = self._fit_buys(sells, buys, bar_close)
         for order in sells + buys:
             self._known_ids.add(order.order_id)
             self._bus.publish(
@@ -264,6 +270,32 @@ class PaperBroker:
         if cfg.fill == "same_close" and self._pending:
             self._execute(bar, use_open=False)
             self._mark(bar.ts)
+
+    def _fit_buys(self, sells: list[_Order], buys: list[_Order], price: np.ndarray) -> list[_Order]:
+        """Size buys so that, at the decision prices, they and their fees fit the cash.
+
+        The cash is what the account holds plus what the sells raise; every buy shrinks
+        by the same factor, so the target's proportions survive the commission.
+        """
+        cfg = self.config
+        slip = cfg.slippage_bps / 1e4
+
+        def cost(order: _Order, sign: int) -> float:
+            notional = order.remaining * price[self._col[order.symbol]] * (1 + sign * slip)
+            return notional + sign * commission(notional, cfg.commission_bps, cfg.min_commission)
+
+        available = self.cash + sum(cost(o, -1) for o in sells)
+        need = sum(cost(o, 1) for o in buys)
+        if need <= available or need <= 0:
+            return buys
+        scale = max(available, 0.0) / need
+        fitted = []
+        for order in buys:
+            qty = order.remaining * scale
+            order.remaining = qty if cfg.fractional else float(math.floor(qty + _EPS))
+            if order.remaining > _EPS:
+                fitted.append(order)
+        return fitted
 
     # -- execution -----------------------------------------------------------------------
 

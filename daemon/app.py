@@ -191,7 +191,7 @@ def build_app(
     triggers = {
         name: parse_cron(job.cron, market.timezone) for name, job in config.jobs.items() if job.enabled
     }
-    ctx = JobContext(clock=clock, bus=bus, prices=prices, trader=trader, live=live)
+    ctx = JobContext(clock=clock, bus=bus, prices=prices, trader=trader, live=live, record_routine=mode == "live")
     return App(
         config=config,
         mode=mode,

@@ -24,11 +24,11 @@ def replay_timeline(app: App) -> list[tuple[datetime, str]]:
     """(fire time, job name) for every job firing in the window, in firing order."""
     start = app.clock.now()
     end = app.window[1] + timedelta(days=1)
-    merged: list[tuple[float, int, datetime, str]] = []
+    merged: list[tuple[float, int, str, datetime]] = []
     for order, (name, trigger) in enumerate(app.triggers.items()):
-        merged.extend((t.timestamp(), order, t, name) for t in fire_times(trigger, start, end))
-    merged.sort(key=lambda item: (item[0], item[1]))  # floats: aware datetimes compare slowly
-    return [(t, name) for _, _, t, name in merged]
+        merged.extend((t.timestamp(), order, name, t) for t in fire_times(trigger, start, end))
+    merged.sort()  # by epoch then config order; aware datetimes would compare slowly
+    return [(t, name) for _, _, name, t in merged]
 
 
 async def run_backtest(app: App, *, progress: bool | None = None) -> int:

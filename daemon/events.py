@@ -166,12 +166,14 @@ class PortfolioMarked(Event):
 class JobFinished(Event):
     """A scheduled job ran to completion; ``ts`` is when it finished.
 
-    ``detail`` is a short human-readable outcome ("1 bar", "not a rebalance day").
+    ``detail`` is a short human-readable outcome ("1 bar", "already decided this
+    period"); ``routine`` marks runs that only did the everyday thing.
     """
 
     job: str
     fired_at: datetime
     detail: str
+    routine: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

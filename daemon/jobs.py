@@ -1,9 +1,14 @@
 """Scheduled jobs: what runs on a cron spec, and the runner that records each run.
 
-A job is an async function of a ``JobContext`` returning a one-line outcome. The same
+A job is an async function of a ``JobContext`` returning a ``JobOutcome``. The same
 functions run in the live daemon (fired by APScheduler) and in backtests (fired by the
 replay driver against the replay clock). ``JobRunner.fire`` contains failures: a job that
 raises is logged, recorded as ``JobFailed`` and the daemon goes on.
+
+The live daemon records every run in the ``jobs`` table. A backtest records failures and
+the runs that did something beyond routine (a rebalance that set a target): 33 years of
+daily "1 bar" and "no decision today" rows would bury the ones that matter, and the
+``equity`` table already has one row per bar.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from daemon.events import Event, FeedExhausted, JobFailed, JobFinished
 from daemon.feeds.bundled import BundledPrices
 from strategies.runner import StrategyRunner
 
-__all__ = ["JOBS", "JobContext", "JobRunner"]
+__all__ = ["JOBS", "JobContext", "JobOutcome", "JobRunner"]
 
 
 @dataclass
@@ -33,6 +38,7 @@ class JobContext:
     prices: BundledPrices
     trader: StrategyRunner
     live: bool
+    record_routine: bool = True
     feed_done: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -50,7 +56,15 @@ class JobContext:
         return fn(*args)
 
 
-async def pull_prices(ctx: JobContext) -> str:
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """What a job did: one line for the jobs table; ``routine`` runs are not recorded in backtests."""
+
+    detail: str
+    routine: bool = False
+
+
+async def pull_prices(ctx: JobContext) -> JobOutcome:
     """Publish every bar that became available since the last pull."""
     bars = ctx.prices.pull(ctx.clock.now())
     for bar in bars:
@@ -59,19 +73,20 @@ async def pull_prices(ctx: JobContext) -> str:
         ctx.feed_done = True
         await ctx.emit(FeedExhausted(ts=ctx.clock.now(), source=ctx.prices.source, last_bar_ts=ctx.prices.last_bar_ts))
     if not bars:
-        return "no new bars"
-    return f"{len(bars)} bar(s), last {bars[-1].ts.date().isoformat()}"
+        return JobOutcome("no new bars", routine=True)
+    return JobOutcome(f"{len(bars)} bar(s), last {bars[-1].ts.date().isoformat()}", routine=True)
 
 
-async def rebalance(ctx: JobContext) -> str:
+async def rebalance(ctx: JobContext) -> JobOutcome:
     """Ask the strategy for a target and hand it to the broker."""
     event, detail = await ctx.offload(ctx.trader.decide)
-    if event is not None:
-        await ctx.emit(event)
-    return str(detail)
+    if event is None:
+        return JobOutcome(detail, routine=True)
+    await ctx.emit(event)
+    return JobOutcome(detail)
 
 
-JOBS: dict[str, Callable[[JobContext], Awaitable[str]]] = {
+JOBS: dict[str, Callable[[JobContext], Awaitable[JobOutcome]]] = {
     "pull_prices": pull_prices,
     "rebalance": rebalance,
 }
@@ -89,13 +104,17 @@ class JobRunner:
         ctx = self.ctx
         fired_at = ctx.clock.now()
         try:
-            detail = await JOBS[name](ctx)
+            outcome = await JOBS[name](ctx)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}".splitlines()[0]
             self._log.error("job_failed", job=name, fired_at=fired_at.isoformat(), error=error, exc_info=exc)
             ctx.bus.publish(JobFailed(ts=ctx.clock.now(), job=name, fired_at=fired_at, error=error))
             return False
         if ctx.live:
-            self._log.info("job_finished", job=name, fired_at=fired_at.isoformat(), detail=detail)
-        ctx.bus.publish(JobFinished(ts=ctx.clock.now(), job=name, fired_at=fired_at, detail=detail))
+            self._log.info("job_finished", job=name, fired_at=fired_at.isoformat(), detail=outcome.detail)
+        if outcome.routine and not ctx.record_routine:
+            return True
+        ctx.bus.publish(
+            JobFinished(ts=ctx.clock.now(), job=name, fired_at=fired_at, detail=outcome.detail, routine=outcome.routine)
+        )
         return True

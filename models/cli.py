@@ -49,8 +49,13 @@ _TUNE = {
 def _parser(prog: str, flags: dict[str, tuple[str, type, str]]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("--config", type=Path, help="TOML file (whole file or its [models] table)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config key, value parsed as TOML; repeatable")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, value parsed as TOML; repeatable",
+    )
     p.add_argument("--symbols", help="comma-separated subset of the universe")
     p.add_argument("--no-publish", action="store_true", help="train but do not publish")
     for name, (key, kind, text) in flags.items():
@@ -59,7 +64,10 @@ def _parser(prog: str, flags: dict[str, tuple[str, type, str]]) -> argparse.Argu
 
 
 def _parse(
-    prog: str, flags: dict[str, tuple[str, type, str]], argv: list[str], extra: Callable | None = None
+    prog: str,
+    flags: dict[str, tuple[str, type, str]],
+    argv: list[str],
+    extra: Callable | None = None,
 ) -> tuple[argparse.Namespace, RunConfig]:
     parser = _parser(prog, flags)
     if extra:
@@ -71,7 +79,9 @@ def _parse(
         if value is not None:
             overrides.append((key, value))
     if args.symbols:
-        overrides.append(("data.symbols", [s.strip() for s in args.symbols.split(",") if s.strip()]))
+        overrides.append(
+            ("data.symbols", [s.strip() for s in args.symbols.split(",") if s.strip()])
+        )
     if args.no_publish:
         overrides.append(("publish", False))
     return args, load_config(args.config, overrides)
@@ -105,8 +115,16 @@ def _relaunch_under_torchrun(nproc: int, argv: list[str]) -> int:
             skip = True
         elif not arg.startswith("--nproc-per-node="):
             rest.append(arg)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc_per_node={nproc}", "-m", "models.train", *rest]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "models.train",
+        *rest,
+    ]
     code = subprocess.run(cmd, check=False).returncode
     return code if code in (0, 2) else 1
 
@@ -126,8 +144,12 @@ def train_main(argv: list[str]) -> int:
 
     def extra(p: argparse.ArgumentParser) -> None:
         p.add_argument("--resume", action="store_true", help="continue from run_dir/last.pt")
-        p.add_argument("--nproc-per-node", type=int, metavar="N",
-                       help="re-launch under `torchrun --standalone --nproc_per_node=N`")
+        p.add_argument(
+            "--nproc-per-node",
+            type=int,
+            metavar="N",
+            help="re-launch under `torchrun --standalone --nproc_per_node=N`",
+        )
 
     return _run("tradingd train", {**_COMMON, **_TRAIN}, argv, body, extra)
 
@@ -147,7 +169,10 @@ def tune_main(argv: list[str]) -> int:
         return 0
 
     def extra(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--train-best", action="store_true",
-                       help="train and publish the best trial's config afterwards")
+        p.add_argument(
+            "--train-best",
+            action="store_true",
+            help="train and publish the best trial's config afterwards",
+        )
 
     return _run("tradingd tune", {**_COMMON, **_TUNE}, argv, body, extra)

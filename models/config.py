@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -115,7 +115,7 @@ class HybridConfig(_Frozen):
         return self
 
 
-ModelConfig = Annotated[Union[TFTConfig, LSTMConfig, HybridConfig], Field(discriminator="family")]
+ModelConfig = Annotated[TFTConfig | LSTMConfig | HybridConfig, Field(discriminator="family")]
 
 
 class DataConfig(_Frozen):

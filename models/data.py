@@ -13,12 +13,14 @@ conservative publication lags so a backtest never sees a number before it was pu
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["MarketData", "load_bundled", "load_macro"]
+__all__ = ["MarketData", "load_bundled", "load_macro", "read_packaged_csv"]
 
 # Why these lags: FRED stamps CPILFESL at the first of the month it describes and BLS
 # publishes it mid-next-month; Moody's AAA/BAA monthly averages are final at month end; the
@@ -26,6 +28,21 @@ __all__ = ["MarketData", "load_bundled", "load_macro"]
 CPI_LAG = pd.DateOffset(days=15)
 YIELD_LAG = pd.DateOffset(days=1)
 WTI_LAG = pd.offsets.BDay(1)
+
+
+def read_packaged_csv(package: str, relative: str) -> pd.DataFrame:
+    """A csv.gz shipped inside an installed package, Date column as the index.
+
+    Reads the file directly instead of calling the package's own loader: importing skfolio
+    pulls in scikit-learn and cvxpy (~7 s) and arch ~3 s, paid again by every torchrun rank
+    and tuning worker. tests/models/test_data.py checks the result equals the loaders'.
+    """
+    spec = importlib.util.find_spec(package)  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"package {package!r} with bundled data is not installed")
+    frame = pd.read_csv(Path(spec.submodule_search_locations[0]) / relative, index_col=0)
+    frame.index = pd.DatetimeIndex(pd.to_datetime(frame.index), name="Date")
+    return frame.apply(pd.to_numeric, errors="coerce")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +58,24 @@ def _monthly_available(index: pd.DatetimeIndex, lag: pd.DateOffset) -> pd.Dateti
 
 def load_macro() -> dict[str, pd.DataFrame]:
     """Real FRED series from arch: WTI spot (daily), core CPI YoY, AAA/BAA yields + spread."""
-    from arch.data import core_cpi, default, wti
-
-    oil = wti.load().dropna().rename(columns={"DCOILWTICO": "wti"})
+    oil = (
+        read_packaged_csv("arch", "data/wti/wti.csv.gz")
+        .dropna()
+        .rename(columns={"DCOILWTICO": "wti"})
+    )
     oil = oil[oil["wti"] > 0]  # the April 2020 negative print is absent here but guard log()
     oil["available_at"] = oil.index + WTI_LAG
 
-    cpi = core_cpi.load().dropna()
+    cpi = read_packaged_csv("arch", "data/core_cpi/core-cpi.csv.gz").dropna()
     # YoY computed from rows that are all published by this row's own release date.
     cpi_yoy = np.log(cpi["CPILFESL"]).diff(12).to_frame("core_yoy").dropna()
     cpi_yoy["available_at"] = _monthly_available(cpi_yoy.index, CPI_LAG)
 
-    yields = default.load().dropna().rename(columns={"AAA": "aaa", "BAA": "baa"})
+    yields = (
+        read_packaged_csv("arch", "data/default/default.csv.gz")
+        .dropna()
+        .rename(columns={"AAA": "aaa", "BAA": "baa"})
+    )
     yields["baa_aaa_spread"] = yields["baa"] - yields["aaa"]
     yields["available_at"] = _monthly_available(yields.index, YIELD_LAG)
 
@@ -69,13 +92,13 @@ def load_bundled(
     `indices`: arch's S&P 500 and NASDAQ composite OHLCV 1999–2018 (adjusted close + volume).
     """
     if universe == "sp500_20":
-        from skfolio.datasets import load_sp500_dataset
-
-        prices, volume = load_sp500_dataset(), None
+        prices = read_packaged_csv("skfolio", "datasets/data/sp500_dataset.csv.gz")
+        volume = None
     elif universe == "indices":
-        from arch.data import nasdaq, sp500
-
-        raw = {"SP500": sp500.load(), "NASDAQ": nasdaq.load()}
+        raw = {
+            name: read_packaged_csv("arch", f"data/{name.lower()}/{name.lower()}.csv.gz")
+            for name in ("SP500", "NASDAQ")
+        }
         prices = pd.DataFrame({k: v["Adj Close"] for k, v in raw.items()})
         volume = pd.DataFrame({k: v["Volume"] for k, v in raw.items()}).astype(float)
     else:

@@ -76,7 +76,9 @@ def valid_positions(values: np.ndarray, targets: np.ndarray, encoder_length: int
     """(T, N) bool: the window ending at t is fully finite for symbol i and so is its label."""
     finite = np.isfinite(values).all(axis=-1).astype(np.int32)  # (T, N)
     run = np.cumsum(finite, axis=0)
-    shifted = np.vstack([np.zeros((encoder_length, finite.shape[1]), np.int32), run])[:-encoder_length]
+    shifted = np.vstack([np.zeros((encoder_length, finite.shape[1]), np.int32), run])[
+        :-encoder_length
+    ]
     full_window = (run - shifted) == encoder_length
     return full_window & np.isfinite(targets).all(axis=-1)
 
@@ -137,4 +139,3 @@ def make_dataset(
     return WindowDataset(
         values, prep.future, targets, np.stack([t, i], 1), symbol_ids, cfg.encoder_length
     )
-

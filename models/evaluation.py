@@ -50,7 +50,10 @@ def quantile_metrics(
     err = actual[:, None] - pred
     q = np.asarray(quantiles)
     loss = np.maximum(q * err, (q - 1) * err).mean(axis=0)
-    out = {f"pinball_q{round(level * 100):02d}": float(v) for level, v in zip(quantiles, loss)}
+    out = {
+        f"pinball_q{round(level * 100):02d}": float(v)
+        for level, v in zip(quantiles, loss, strict=True)
+    }
     out["pinball_mean"] = float(loss.mean())
     out["coverage"] = float(np.mean((actual >= pred[:, 0]) & (actual <= pred[:, -1])))
     mid = pred[:, int(np.argmin(np.abs(q - 0.5)))]
@@ -106,4 +109,3 @@ def garch_vol_forecast(
     var = fc.variance.to_numpy()  # rows: origins first..last-1
     out[: len(var)] = np.sqrt(var.mean(axis=1)) / 100.0
     return out
-

@@ -34,8 +34,14 @@ def export_onnx(
         # (no h0/c0 inputs; we pin the legacy path on purpose, see above).
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, example, str(path), dynamo=False, opset_version=opset,
-            input_names=list(INPUT_NAMES), output_names=["quantiles"], dynamic_axes=axes,
+            model,
+            example,
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=list(INPUT_NAMES),
+            output_names=["quantiles"],
+            dynamic_axes=axes,
         )
     return Path(path)
 
@@ -47,7 +53,7 @@ def check_onnx(
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feed = {name: x.numpy() for name, x in zip(INPUT_NAMES, inputs)}
+    feed = {name: x.numpy() for name, x in zip(INPUT_NAMES, inputs, strict=True)}
     (onnx_out,) = session.run(["quantiles"], feed)
     with torch.no_grad():
         eager = model.eval()(*inputs).numpy()

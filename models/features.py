@@ -77,13 +77,17 @@ def _price_features(prices: pd.DataFrame, volume: pd.DataFrame | None) -> dict[s
     return out
 
 
-def _as_of_series(frame: pd.DataFrame, times: pd.DatetimeIndex, as_of: pd.Timestamp) -> pd.DataFrame:
+def _as_of_series(
+    frame: pd.DataFrame, times: pd.DatetimeIndex, as_of: pd.Timestamp
+) -> pd.DataFrame:
     """Value columns of a ts-indexed frame as known at each time: latest row with
     available_at <= t. (T, C)."""
     if "available_at" not in frame.columns:
         raise ValueError("point-in-time frame needs an 'available_at' column")
     known = frame[pd.to_datetime(frame["available_at"]) <= as_of]
-    known = known.assign(available_at=pd.to_datetime(known["available_at"]).astype("datetime64[ns]"))
+    known = known.assign(
+        available_at=pd.to_datetime(known["available_at"]).astype("datetime64[ns]")
+    )
     known = known.sort_values("available_at").reset_index(drop=True)
     left = pd.DataFrame({"t": times.astype("datetime64[ns]")})
     merged = pd.merge_asof(left, known, left_on="t", right_on="available_at")
@@ -119,7 +123,9 @@ def _sentiment_features(
     pos = times.astype("datetime64[ns]").searchsorted(avail[items.index], side="left")
     items = items.assign(t=pos)[pos < len(times)]
     grid = pd.MultiIndex.from_product([range(len(times)), symbols])
-    grouped = items.groupby(["t", "symbol"])["score"].agg(["sum", "count"]).reindex(grid, fill_value=0)
+    grouped = (
+        items.groupby(["t", "symbol"])["score"].agg(["sum", "count"]).reindex(grid, fill_value=0)
+    )
     total = grouped["sum"].unstack().rolling(SENTIMENT_WINDOW, min_periods=1).sum()
     count = grouped["count"].unstack().rolling(SENTIMENT_WINDOW, min_periods=1).sum()
     mean = (total / count.where(count > 0)).fillna(0.0)

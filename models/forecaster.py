@@ -1,9 +1,9 @@
 """Serving: turn a point-in-time feature window into per-symbol quantile forecasts.
 
-    ckpt = registry.load(registry.latest(root))
-    fc = Forecaster(ckpt)
-    window = feature_window(build_features(prices, as_of, macro=...), fc.encoder_length)
-    forecast = fc.forecast(window)          # Forecast.values: (N, K, Q)
+ckpt = registry.load(registry.latest(root))
+fc = Forecaster(ckpt)
+window = feature_window(build_features(prices, as_of, macro=...), fc.encoder_length)
+forecast = fc.forecast(window)          # Forecast.values: (N, K, Q)
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ class Forecaster:
         self, prices: pd.DataFrame, as_of: pd.Timestamp | str, **frames
     ) -> Forecast:
         """Build features from DataFrames (volume=, macro=, sentiment=) as of `as_of`."""
-        return self.forecast(feature_window(build_features(prices, as_of, **frames), self.encoder_length))
+        return self.forecast(
+            feature_window(build_features(prices, as_of, **frames), self.encoder_length)
+        )
 
     @torch.no_grad()
     def forecast(self, window: FeatureWindow) -> Forecast:

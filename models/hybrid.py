@@ -52,9 +52,7 @@ class HybridForecaster(nn.Module):
         self.convs = nn.ModuleList(
             CausalConvBlock(d_model, kernel_size, dropout) for _ in range(conv_blocks)
         )
-        self.lstm = nn.LSTM(
-            d_model, d_model, lstm_layers, batch_first=True, dropout=dropout
-        )
+        self.lstm = nn.LSTM(d_model, d_model, lstm_layers, batch_first=True, dropout=dropout)
         self.layers = nn.ModuleList(
             nn.TransformerEncoderLayer(
                 d_model,

@@ -74,7 +74,14 @@ def train_window(
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model, model_dims(prep, len(d.quantiles)))
     result = fit(
-        model, train_ds, val_ds, cfg.train, d.quantiles, ctx, run_dir,
-        resume=resume, on_epoch=on_epoch,
+        model,
+        train_ds,
+        val_ds,
+        cfg.train,
+        d.quantiles,
+        ctx,
+        run_dir,
+        resume=resume,
+        on_epoch=on_epoch,
     )
     return TrainedWindow(model, norm, split, result)

@@ -139,11 +139,15 @@ def publish(
             save_file(state, str(weights))
         else:
             torch.save(state, weights)
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         sha = _sha256(weights)
         final = manifest.model_copy(
-            update=dict(weights_file=weights.name, weights_sha256=sha,
-                        weights_bytes=weights.stat().st_size, created_at=now.isoformat())
+            update=dict(
+                weights_file=weights.name,
+                weights_sha256=sha,
+                weights_bytes=weights.stat().st_size,
+                created_at=now.isoformat(),
+            )
         )
         (tmp / MANIFEST).write_text(final.model_dump_json(indent=2))
         if evaluation is not None:
@@ -188,7 +192,8 @@ def verify(path: Path) -> Manifest:
     size = weights.stat().st_size
     if size != manifest.weights_bytes:
         raise CheckpointRejected(
-            path, f"weights truncated or padded: {size} bytes, manifest says {manifest.weights_bytes}"
+            path,
+            f"weights truncated or padded: {size} bytes, manifest says {manifest.weights_bytes}",
         )
     if _sha256(weights) != manifest.weights_sha256:
         raise CheckpointRejected(path, "weights sha256 does not match the manifest")
@@ -221,12 +226,16 @@ def load(path: Path, *, device: str | torch.device = "cpu") -> LoadedCheckpoint:
     except (ValidationError, TypeError) as exc:
         raise CheckpointRejected(path, f"cannot build model from manifest: {exc}") from None
     if type(model).__name__ != manifest.model_class:
-        raise CheckpointRejected(path, f"model class {manifest.model_class} != {type(model).__name__}")
+        raise CheckpointRejected(
+            path, f"model class {manifest.model_class} != {type(model).__name__}"
+        )
     state = _read_state(path, path / manifest.weights_file)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         detail = " ".join(str(exc).split())[:300]
-        raise CheckpointRejected(path, f"weights do not fit the model (shape mismatch): {detail}") from None
+        raise CheckpointRejected(
+            path, f"weights do not fit the model (shape mismatch): {detail}"
+        ) from None
     model.to(device).eval()
     return LoadedCheckpoint(path, manifest, model, Normaliser.from_dict(manifest.normaliser))

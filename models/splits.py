@@ -30,9 +30,7 @@ def _fold(start: int, test_start: int, test_end: int, purge: int, embargo: int) 
     return Fold(np.arange(start, train_end), np.arange(test_start, test_end))
 
 
-def train_val_split(
-    candidates: np.ndarray, val_fraction: float, purge: int, embargo: int
-) -> Fold:
+def train_val_split(candidates: np.ndarray, val_fraction: float, purge: int, embargo: int) -> Fold:
     """Last `val_fraction` of the candidate positions (sorted, contiguous) is validation;
     training stops `purge + embargo` positions before it."""
     lo, hi = int(candidates[0]), int(candidates[-1]) + 1

@@ -130,7 +130,9 @@ class PerVariableGRN(nn.Module):
         return out.reshape(*lead, m, w.shape[-1]) + b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = self._linear(F.elu(self._linear(x, self.w_in, self.b_in)), self.w_hidden, self.b_hidden)
+        hidden = self._linear(
+            F.elu(self._linear(x, self.w_in, self.b_in)), self.w_hidden, self.b_hidden
+        )
         hidden = self.dropout(hidden)
         glu = torch.sigmoid(self._linear(hidden, self.w_gate, self.b_gate)) * self._linear(
             hidden, self.w_value, self.b_value
@@ -188,7 +190,7 @@ class InterpretableMultiHeadAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         value = self.v_proj(v)
         heads, attns = [], []
-        for q_proj, k_proj in zip(self.q_proj, self.k_proj):
+        for q_proj, k_proj in zip(self.q_proj, self.k_proj, strict=True):
             scores = q_proj(q) @ k_proj(k).transpose(-2, -1) / math.sqrt(self.d_head)
             if mask is not None:
                 scores = masked_fill_min(scores, mask)

@@ -83,8 +83,14 @@ def run_training(
         d = cfg.data
         market = market or load_bundled(d.universe, d.symbols, macro=d.use_macro)
         prep = prepare(d, market)
-        log.info("training_started", family=cfg.model.family, world_size=ctx.world_size,
-                 device=str(ctx.device), features=len(prep.panel.names), symbols=len(prep.panel.symbols))
+        log.info(
+            "training_started",
+            family=cfg.model.family,
+            world_size=ctx.world_size,
+            device=str(ctx.device),
+            features=len(prep.panel.names),
+            symbols=len(prep.panel.symbols),
+        )
         run_dir = Path(cfg.run_dir)
         if ctx.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -95,10 +101,21 @@ def run_training(
         if ctx.is_main and cfg.publish:
             manifest = build_manifest(cfg, prep, trained)
             if evaluation is not None:
-                manifest = manifest.model_copy(update={"evaluation_summary": {
-                    "verdict": evaluation["verdict"], "summary": evaluation["summary"]}})
-            path = publish(cfg.registry_dir, trained.model, manifest, evaluation=evaluation,
-                           tensorboard_dir=run_dir / "tensorboard")
+                manifest = manifest.model_copy(
+                    update={
+                        "evaluation_summary": {
+                            "verdict": evaluation["verdict"],
+                            "summary": evaluation["summary"],
+                        }
+                    }
+                )
+            path = publish(
+                cfg.registry_dir,
+                trained.model,
+                manifest,
+                evaluation=evaluation,
+                tensorboard_dir=run_dir / "tensorboard",
+            )
         if ctx.distributed:
             torch.distributed.barrier()
         return TrainingOutcome(path, trained.result.best_val_loss, evaluation)

@@ -28,8 +28,12 @@ from models.losses import pinball_loss
 __all__ = ["FitResult", "evaluate_loss", "fit", "predict", "warmup_cosine"]
 
 log = structlog.get_logger(component="models")
-_TB_TAGS = {"loss/train": "train_loss", "loss/val": "val_loss", "lr": "lr",
-            "throughput/samples_per_s": "samples_per_s"}
+_TB_TAGS = {
+    "loss/train": "train_loss",
+    "loss/val": "val_loss",
+    "lr": "lr",
+    "throughput/samples_per_s": "samples_per_s",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +74,9 @@ def predict(model: nn.Module, ds: WindowDataset, ctx: DistContext, batch: int = 
     model.eval()
     out = []
     for start in range(0, len(ds), batch):
-        past, future, static, _ = _to(ds.__getitems__(list(range(start, min(start + batch, len(ds))))), ctx.device)
+        past, future, static, _ = _to(
+            ds.__getitems__(list(range(start, min(start + batch, len(ds))))), ctx.device
+        )
         with _autocast(ctx):
             out.append(model(past, future, static).float().cpu())
     return torch.cat(out).numpy() if out else np.empty((0,))
@@ -86,7 +92,9 @@ def evaluate_loss(
     mine = np.arange(ctx.rank, len(ds), ctx.world_size)
     total, count = 0.0, 0.0
     for start in range(0, len(mine), batch):
-        past, future, static, y = _to(ds.__getitems__(mine[start : start + batch].tolist()), ctx.device)
+        past, future, static, y = _to(
+            ds.__getitems__(mine[start : start + batch].tolist()), ctx.device
+        )
         with _autocast(ctx):
             pred = model(past, future, static)
         total += pinball_loss(pred, y, quantiles).item() * y.numel()
@@ -126,7 +134,13 @@ def fit(
     model.to(ctx.device)
     if cfg.grad_checkpointing:
         model.grad_checkpointing = True
-    net = DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None) if ctx.distributed else model
+    net = (
+        DistributedDataParallel(
+            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+        )
+        if ctx.distributed
+        else model
+    )
     sampler = DistributedSampler(
         train_ds, ctx.world_size, ctx.rank, shuffle=True, seed=cfg.seed, drop_last=True
     )
@@ -164,7 +178,10 @@ def fit(
         order = list(sampler)
         began, loss_sum = time.perf_counter(), 0.0
         for step in range(steps):
-            batch = _to(train_ds.__getitems__(order[step * local_batch : (step + 1) * local_batch]), ctx.device)
+            batch = _to(
+                train_ds.__getitems__(order[step * local_batch : (step + 1) * local_batch]),
+                ctx.device,
+            )
             past, future, static, y = batch
             with _autocast(ctx):
                 pred = net(past, future, static)
@@ -179,8 +196,13 @@ def fit(
         throughput = steps * cfg.batch_size / max(elapsed, 1e-9)
         train_loss = all_reduce_sum([loss_sum / steps], ctx)[0] / ctx.world_size
         val_loss = evaluate_loss(model, val_ds, quantiles, ctx, max(local_batch, 256))
-        record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                  "lr": sched.get_last_lr()[0], "samples_per_s": throughput}
+        record = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "lr": sched.get_last_lr()[0],
+            "samples_per_s": throughput,
+        }
         state["history"].append(record)
         if val_loss < state["best_val"]:
             state.update(best_val=val_loss, best_epoch=epoch, bad_epochs=0)
@@ -194,9 +216,16 @@ def fit(
         if ctx.is_main:
             log.info("epoch_finished", **record)
             if last_path is not None:
-                _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                              "scheduler": sched.state_dict(), "best_weights": best_weights,
-                              "state": state}, last_path)
+                _save_atomic(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(),
+                        "best_weights": best_weights,
+                        "state": state,
+                    },
+                    last_path,
+                )
         if on_epoch is not None:
             on_epoch(epoch, val_loss)
         if state["bad_epochs"] >= cfg.patience:
@@ -208,6 +237,10 @@ def fit(
     model.load_state_dict(best_weights)
     model.grad_checkpointing = False
     return FitResult(
-        state["best_val"], state["best_epoch"], state["epoch"] + 1, stopped, throughput,
+        state["best_val"],
+        state["best_epoch"],
+        state["epoch"] + 1,
+        stopped,
+        throughput,
         tuple(state["history"]),
     )

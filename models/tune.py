@@ -85,7 +85,9 @@ def _objective(cfg: RunConfig, prep: Prepared, worker: int):
             trial_cfg = _apply(cfg, suggest_overrides(trial, cfg))
         except ValueError as exc:  # e.g. heads not dividing hidden size
             raise optuna.TrialPruned(f"invalid combination: {exc}") from None
-        for other in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        for other in trial.study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
+        ):
             if other.params == trial.params:
                 trial.set_user_attr("duplicate_of", other.number)
                 return float(other.value)
@@ -112,8 +114,12 @@ def _open_study(cfg: RunConfig, worker: int) -> optuna.Study:
         else optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
     )
     return optuna.create_study(
-        storage=make_storage(t.storage), study_name=t.study_name, direction="minimize",
-        sampler=sampler, pruner=pruner, load_if_exists=True,
+        storage=make_storage(t.storage),
+        study_name=t.study_name,
+        direction="minimize",
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=True,
     )
 
 
@@ -141,7 +147,8 @@ def run_study(cfg: RunConfig) -> optuna.Study:
         spawn = mp.get_context("spawn")  # fresh interpreters: no forked torch threads
         procs = [
             spawn.Process(target=_worker, args=(cfg.model_dump(mode="json"), n, w))
-            for w, n in enumerate(shares) if n
+            for w, n in enumerate(shares)
+            if n
         ]
         for p in procs:
             p.start()
@@ -151,6 +158,10 @@ def run_study(cfg: RunConfig) -> optuna.Study:
         if failed:
             raise RuntimeError(f"{len(failed)} tune worker(s) failed, exit codes {failed}")
     study = _open_study(cfg, 0)
-    log.info("tune_finished", trials=len(study.trials), best_value=study.best_value,
-             best_params=study.best_trial.params)
+    log.info(
+        "tune_finished",
+        trials=len(study.trials),
+        best_value=study.best_value,
+        best_params=study.best_trial.params,
+    )
     return study

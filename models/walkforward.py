@@ -49,7 +49,9 @@ def baseline_points(
             out["hist_mean"][..., k] = trailing_vol_forecast(daily, h)
             if with_garch:
                 for i in range(n):
-                    out["garch"][first:last, i, k] = garch_vol_forecast(daily[:, i], train_end, h, first, last)
+                    out["garch"][first:last, i, k] = garch_vol_forecast(
+                        daily[:, i], train_end, h, first, last
+                    )
     return out
 
 
@@ -84,12 +86,22 @@ def walk_forward(
         dates = prep.panel.times.values[t]
         offsets = quantile_offsets(prep.targets[fold.train[0] : fold.train[-1] + 1], d.quantiles)
         scores = {"model": _score(pred, labels, dates, cfg, prep.target_names)}
-        points = baseline_points(prep, int(fold.train[-1]) + 1, int(fold.test[0]), int(fold.test[-1]) + 1, d.vol_target)
+        points = baseline_points(
+            prep, int(fold.train[-1]) + 1, int(fold.test[0]), int(fold.test[-1]) + 1, d.vol_target
+        )
         for name, point in points.items():
             base = point[t, i][..., None] + offsets.transpose(1, 0, 2)[i]  # (S, K, Q)
             scores[name] = _score(base, labels, dates, cfg, prep.target_names)
-        window = {"train": [str(prep.panel.times[fold.train[0]].date()), str(prep.panel.times[fold.train[-1]].date())],
-                  "test": [str(prep.panel.times[fold.test[0]].date()), str(prep.panel.times[fold.test[-1]].date())]}
+        window = {
+            "train": [
+                str(prep.panel.times[fold.train[0]].date()),
+                str(prep.panel.times[fold.train[-1]].date()),
+            ],
+            "test": [
+                str(prep.panel.times[fold.test[0]].date()),
+                str(prep.panel.times[fold.test[-1]].date()),
+            ],
+        }
         reports.append({"fold": k, "window": window, "samples": len(test_ds), "scores": scores})
         if ctx.is_main:
             log.info("fold_evaluated", fold=k, **window, best_val=trained.result.best_val_loss)
@@ -122,4 +134,3 @@ def summarise(reports: list[dict[str, Any]], targets: tuple[str, ...]) -> dict[s
                 f"(pinball {per['model']['pinball_mean']:.6f} vs {base[best]:.6f})"
             )
     return {"summary": summary, "verdict": verdict}
-

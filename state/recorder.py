@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from daemon.bus import EventBus
 from daemon.clock import Clock
 from daemon.events import (
@@ -152,7 +154,7 @@ class Recorder:
 
     def _on_marked(self, e: PortfolioMarked) -> None:
         ts = iso(e.ts)
-        gross = float(abs(e.qty * e.prices).sum()) if len(e.qty) else 0.0
+        gross = float(np.abs(e.qty) @ e.prices) if len(e.qty) else 0.0
         self._batch.equity[ts] = (self._run_id, ts, e.cash, e.equity, gross)
         self._last_mark = e  # positions' prices are written from the last mark at flush
 

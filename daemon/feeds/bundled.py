@@ -84,6 +84,7 @@ class BundledPrices:
         )
         self.bar_times: list[datetime] = [t.to_pydatetime() for t in local.tz_convert(UTC)]
         self._epoch = np.array([t.timestamp() for t in self.bar_times])
+        self._epoch_list: list[float] = self._epoch.tolist()  # scalar reads in pull()
         self._cursor = 0
         self._stop = len(self.bar_times)
 
@@ -136,13 +137,15 @@ class BundledPrices:
 
     def pull(self, now: datetime) -> list[BarsClosed]:
         """Every not-yet-pulled bar available by ``now``, oldest first."""
-        end = int(np.searchsorted(self._epoch, now.timestamp(), side="right"))
-        end = min(end, self._stop)
-        if end <= self._cursor:
+        limit = now.timestamp()
+        epochs, stop = self._epoch_list, self._stop
+        start = end = self._cursor
+        while end < stop and epochs[end] <= limit:  # usually zero or one step
+            end += 1
+        if end == start:
             return []
-        bars = [self.bar(i) for i in range(self._cursor, end)]
         self._cursor = end
-        return bars
+        return [self.bar(i) for i in range(start, end)]
 
     def history(self, start: int, stop: int) -> list[BarsClosed]:
         """Bars ``start <= i < stop`` without moving the cursor (strategy warm-up)."""

@@ -14,9 +14,27 @@ from models.factory import ModelDims
 
 TINY_MODELS = {
     "tft": {"family": "tft", "hidden_size": 8, "num_heads": 2, "lstm_layers": 2, "dropout": 0.0},
-    "lstm_vanilla": {"family": "lstm", "variant": "vanilla", "hidden_size": 8, "num_layers": 1, "dropout": 0.0},
-    "lstm_stacked": {"family": "lstm", "variant": "stacked", "hidden_size": 8, "num_layers": 2, "dropout": 0.0},
-    "lstm_bidirectional": {"family": "lstm", "variant": "bidirectional", "hidden_size": 8, "num_layers": 1, "dropout": 0.0},
+    "lstm_vanilla": {
+        "family": "lstm",
+        "variant": "vanilla",
+        "hidden_size": 8,
+        "num_layers": 1,
+        "dropout": 0.0,
+    },
+    "lstm_stacked": {
+        "family": "lstm",
+        "variant": "stacked",
+        "hidden_size": 8,
+        "num_layers": 2,
+        "dropout": 0.0,
+    },
+    "lstm_bidirectional": {
+        "family": "lstm",
+        "variant": "bidirectional",
+        "hidden_size": 8,
+        "num_layers": 1,
+        "dropout": 0.0,
+    },
     "hybrid": {"family": "hybrid", "preset": "tiny", "d_model": 8, "dropout": 0.0},
 }
 DIMS = ModelDims(n_past=7, n_future=6, n_symbols=5, n_targets=4, n_quantiles=3)
@@ -29,7 +47,9 @@ def synthetic_market(n_symbols: int = 5, n_days: int = 500, seed: int = 0) -> Ma
     times = pd.bdate_range("2010-01-04", periods=n_days)
     rets = rng.normal(0.0003, 0.015, size=(n_days, n_symbols))
     prices = pd.DataFrame(
-        100 * np.exp(np.cumsum(rets, axis=0)), index=times, columns=[f"S{i}" for i in range(n_symbols)]
+        100 * np.exp(np.cumsum(rets, axis=0)),
+        index=times,
+        columns=[f"S{i}" for i in range(n_symbols)],
     )
     months = pd.date_range("2009-01-01", times[-1], freq="MS")
     macro = pd.DataFrame({"level": np.linspace(1.0, 2.0, len(months))}, index=months)

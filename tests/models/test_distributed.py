@@ -47,8 +47,17 @@ def _train(tmp: Path, name: str, launcher: list[str]) -> Path:
     config = tmp / "train.toml"
     config.write_text(CONFIG)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [*launcher, "-m", "models.train", "--config", str(config),
-           "--registry", str(tmp / name / "registry"), "--run-dir", str(tmp / name / "run")]
+    cmd = [
+        *launcher,
+        "-m",
+        "models.train",
+        "--config",
+        str(config),
+        "--registry",
+        str(tmp / name / "registry"),
+        "--run-dir",
+        str(tmp / name / "run"),
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     published = registry.latest(tmp / name / "registry")
@@ -73,7 +82,9 @@ class TestTorchrunTraining:
         # ... and training moved them: the published weights are not the seeded init.
         torch.manual_seed(0)
         ckpt = registry.load(runs[0])
-        init = build_model(TFTConfig(**ckpt.manifest.hyperparameters), ModelDims(**ckpt.manifest.dims))
+        init = build_model(
+            TFTConfig(**ckpt.manifest.hyperparameters), ModelDims(**ckpt.manifest.dims)
+        )
         assert any((init.state_dict()[k] - single[k]).abs().max() > 1e-4 for k in single)
 
     def test_published_checkpoint_loads_and_forecasts_the_bundled_cross_section(self, runs):

@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 from numpy.testing import assert_allclose
 
 from models.evaluation import (
@@ -29,7 +28,7 @@ class TestInformationCoefficient:
     def test_is_one_for_a_perfect_ranking_and_nan_for_a_constant_forecast(self):
         dates = np.repeat([0, 1], 4)
         actual = np.array([1.0, 2, 3, 4, 4, 3, 2, 1])
-        assert_allclose(information_coefficient(actual ** 3, actual, dates, rank=True), 1.0)
+        assert_allclose(information_coefficient(actual**3, actual, dates, rank=True), 1.0)
         assert np.isnan(information_coefficient(np.zeros(8), actual, dates))
 
 

@@ -6,6 +6,7 @@ from numpy.testing import assert_allclose
 from models.data import load_macro
 from models.evaluation import information_coefficient
 from models.features import build_features, build_targets, known_future
+
 from models_testkit import synthetic_market
 
 
@@ -33,7 +34,9 @@ class TestBuildFeatures:
         assert level[pd.Timestamp("2010-04-15")] == pytest.approx(macro.loc["2010-03-01", "level"])
 
     def test_real_core_cpi_appears_mid_following_month(self):
-        prices = synthetic_market(n_days=300).prices.set_axis(pd.bdate_range("2016-06-01", periods=300))
+        prices = synthetic_market(n_days=300).prices.set_axis(
+            pd.bdate_range("2016-06-01", periods=300)
+        )
         panel = build_features(prices, prices.index[-1], macro={"cpi": load_macro()["cpi"]})
         cpi = pd.Series(panel.values[:, 0, panel.names.index("cpi_core_yoy")], index=panel.times)
         yoy = load_macro()["cpi"]["core_yoy"]
@@ -43,7 +46,9 @@ class TestBuildFeatures:
     def test_a_frame_without_available_at_is_refused(self):
         market = synthetic_market()
         with pytest.raises(ValueError, match="available_at"):
-            build_features(market.prices, market.prices.index[-1], macro={"m": market.macro["m"][["level"]]})
+            build_features(
+                market.prices, market.prices.index[-1], macro={"m": market.macro["m"][["level"]]}
+            )
 
     def test_volume_adds_volume_features(self):
         market = synthetic_market()
@@ -57,7 +62,11 @@ class TestBuildTargets:
     def test_forward_log_returns_and_realised_vol(self):
         prices = pd.DataFrame({"A": [100.0, 110.0, 99.0, 99.0]})
         y = build_targets(prices, (1, 2), 2)
-        assert_allclose(y[0, 0], [np.log(1.1), np.log(0.99), np.sqrt((np.log(1.1) ** 2 + np.log(0.9) ** 2) / 2)], rtol=1e-6)
+        assert_allclose(
+            y[0, 0],
+            [np.log(1.1), np.log(0.99), np.sqrt((np.log(1.1) ** 2 + np.log(0.9) ** 2) / 2)],
+            rtol=1e-6,
+        )
         assert np.isnan(y[-1, 0, 0]) and np.isnan(y[-2, 0, 1])
 
     def test_known_future_describes_each_target_slot(self):
@@ -97,12 +106,14 @@ class TestLeakageAudit:
         target = build_targets(prices, (1,), None)[..., 0]
         rng = np.random.default_rng(0)
         t, j = np.meshgrid(np.arange(len(times) - 1), np.arange(prices.shape[1]), indexing="ij")
-        news = pd.DataFrame({
-            "symbol": prices.columns.to_numpy()[j.ravel()],
-            "score": target[t, j].ravel() + rng.normal(0, noise, t.size),
-            "ts": times[t.ravel()],
-            "available_at": times[t.ravel() + published_lag],
-        })
+        news = pd.DataFrame(
+            {
+                "symbol": prices.columns.to_numpy()[j.ravel()],
+                "score": target[t, j].ravel() + rng.normal(0, noise, t.size),
+                "ts": times[t.ravel()],
+                "available_at": times[t.ravel() + published_lag],
+            }
+        )
         return prices, target, news
 
     def test_sentiment_counts_from_available_at_not_from_its_timestamp(self):

@@ -7,6 +7,7 @@ from models import registry
 from models.features import build_features
 from models.forecaster import Forecaster, feature_window
 from models.train import run_training
+
 from models_testkit import synthetic_market, tiny_run_config
 
 FAMILIES = ["tft", "lstm_bidirectional", "hybrid"]
@@ -47,7 +48,12 @@ class TestForecaster:
         assert_allclose(moved.values, base.values)
         earlier = market.prices.copy()
         earlier.loc[as_of] *= 1.2  # ... while the decision day's own close does
-        assert np.abs(fcs[family].forecast_frames(earlier, as_of, macro=market.macro).values - base.values).max() > 1e-6
+        assert (
+            np.abs(
+                fcs[family].forecast_frames(earlier, as_of, macro=market.macro).values - base.values
+            ).max()
+            > 1e-6
+        )
 
     def test_a_different_feature_schema_is_refused(self, forecasters):
         market, fcs = forecasters

@@ -3,6 +3,7 @@ import torch
 
 from models.config import HYBRID_PRESETS, HybridConfig, LSTMConfig
 from models.factory import ModelDims, build_model, count_parameters, example_inputs
+
 from models_testkit import DIMS, TINY_MODELS
 
 L = 12
@@ -35,7 +36,9 @@ class TestCausalEncoders:
 
 
 class TestQuantileOutputs:
-    @pytest.mark.parametrize("name", ["lstm_vanilla", "lstm_stacked", "lstm_bidirectional", "hybrid"])
+    @pytest.mark.parametrize(
+        "name", ["lstm_vanilla", "lstm_stacked", "lstm_bidirectional", "hybrid"]
+    )
     def test_outputs_are_non_crossing_with_one_row_per_target(self, name):
         out = tiny(name)(*example_inputs(DIMS, 5, L))
         assert out.shape == (5, DIMS.n_targets, DIMS.n_quantiles)
@@ -43,7 +46,9 @@ class TestQuantileOutputs:
 
 
 class TestHybridPresets:
-    @pytest.mark.parametrize(("preset", "low", "high"), [("100m", 90e6, 130e6), ("500m", 480e6, 600e6)])
+    @pytest.mark.parametrize(
+        ("preset", "low", "high"), [("100m", 90e6, 130e6), ("500m", 480e6, 600e6)]
+    )
     def test_parameter_count_matches_the_name_without_allocating(self, preset, low, high):
         dims = ModelDims(n_past=23, n_future=6, n_symbols=20, n_targets=4, n_quantiles=3)
         with torch.device("meta"):
@@ -63,5 +68,7 @@ class TestHybridPresets:
             model = tiny("hybrid").train()
             model.grad_checkpointing = flag
             model(*example_inputs(DIMS, 4, L)).sum().backward()
-            grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+            grads.append(
+                torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+            )
         torch.testing.assert_close(grads[0], grads[1])

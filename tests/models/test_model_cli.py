@@ -1,7 +1,7 @@
 import pytest
 
-from models.cli import train_main, tune_main
 from models import registry
+from models.cli import train_main, tune_main
 
 
 class TestTrainMain:
@@ -17,18 +17,52 @@ class TestTrainMain:
         assert "train.epochs:" in capsys.readouterr().err
 
     def test_a_runtime_failure_exits_one_with_a_one_line_reason(self, capsys, tmp_path):
-        code = train_main(["--symbols", "NOPE", "--registry", str(tmp_path / "r"), "--run-dir", str(tmp_path / "x")])
+        code = train_main(
+            [
+                "--symbols",
+                "NOPE",
+                "--registry",
+                str(tmp_path / "r"),
+                "--run-dir",
+                str(tmp_path / "x"),
+            ]
+        )
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 1
         assert err[-1].startswith("tradingd train: failed: ValueError: symbols not in universe")
 
     @pytest.mark.slow
     def test_trains_with_walk_forward_evaluation_and_publishes(self, tmp_path):
-        args = ["--symbols", "AAPL,JPM,KO,XOM,PG", "--start", "2012-01-01", "--end", "2016-12-30",
-                "--family", "lstm", "--set", "model.variant='vanilla'", "--set", "model.num_layers=1",
-                "--set", "model.hidden_size=8", "--set", "data.encoder_length=10",
-                "--epochs", "2", "--max-steps-per-epoch", "3", "--batch-size", "32", "--eval-folds", "2",
-                "--registry", str(tmp_path / "reg"), "--run-dir", str(tmp_path / "run")]
+        args = [
+            "--symbols",
+            "AAPL,JPM,KO,XOM,PG",
+            "--start",
+            "2012-01-01",
+            "--end",
+            "2016-12-30",
+            "--family",
+            "lstm",
+            "--set",
+            "model.variant='vanilla'",
+            "--set",
+            "model.num_layers=1",
+            "--set",
+            "model.hidden_size=8",
+            "--set",
+            "data.encoder_length=10",
+            "--epochs",
+            "2",
+            "--max-steps-per-epoch",
+            "3",
+            "--batch-size",
+            "32",
+            "--eval-folds",
+            "2",
+            "--registry",
+            str(tmp_path / "reg"),
+            "--run-dir",
+            str(tmp_path / "run"),
+        ]
         assert train_main(args) == 0
         path = registry.latest(tmp_path / "reg")
         manifest = registry.verify(path)

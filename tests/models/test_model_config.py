@@ -1,21 +1,33 @@
 import pytest
 from pydantic import ValidationError
 
-from models.config import ConfigError, HybridConfig, LSTMConfig, RunConfig, TFTConfig, load_config, parse_override
+from models.config import (
+    ConfigError,
+    HybridConfig,
+    LSTMConfig,
+    RunConfig,
+    TFTConfig,
+    load_config,
+    parse_override,
+)
 
 
 class TestLoadConfig:
     def test_reads_the_models_table_of_a_daemon_config(self, tmp_path):
         path = tmp_path / "config.toml"
-        path.write_text('[daemon]\nx = 1\n[models.model]\nfamily = "lstm"\nvariant = "vanilla"\nnum_layers = 1\n'
-                        '[models.train]\nepochs = 3\n')
+        path.write_text(
+            '[daemon]\nx = 1\n[models.model]\nfamily = "lstm"\nvariant = "vanilla"\nnum_layers = 1\n'
+            "[models.train]\nepochs = 3\n"
+        )
         cfg = load_config(path)
         assert isinstance(cfg.model, LSTMConfig) and cfg.train.epochs == 3
 
     def test_overrides_win_over_the_file(self, tmp_path):
         path = tmp_path / "train.toml"
         path.write_text("[train]\nlr = 0.01\n")
-        cfg = load_config(path, [parse_override("train.lr=2e-4"), parse_override("data.horizons=[1, 5]")])
+        cfg = load_config(
+            path, [parse_override("train.lr=2e-4"), parse_override("data.horizons=[1, 5]")]
+        )
         assert cfg.train.lr == 2e-4 and cfg.data.horizons == (1, 5)
 
     def test_errors_name_the_dotted_key(self, tmp_path):
@@ -50,4 +62,9 @@ class TestModelConfigs:
 
     def test_label_horizon_covers_the_volatility_target(self):
         assert RunConfig().data.label_horizon == 20
-        assert load_config(None, [("data.horizons", [1, 5]), ("data.vol_target", False)]).data.label_horizon == 5
+        assert (
+            load_config(
+                None, [("data.horizons", [1, 5]), ("data.vol_target", False)]
+            ).data.label_horizon
+            == 5
+        )

@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 from models import registry
 from models.registry import CheckpointRejected
 from models.train import run_training
+
 from models_testkit import synthetic_market, tiny_run_config
 
 
@@ -53,8 +54,15 @@ class TestPublish:
         assert not [p for p in published.parent.iterdir() if p.name.startswith(".tmp")]
         manifest = registry.verify(published)
         assert manifest.model_class == "TemporalFusionTransformer"
-        assert len(manifest.schema_hash) == 64 and manifest.weights_sha256 == _sha(published / "weights.safetensors")
-        assert set(manifest.normaliser) == {"feature_mean", "feature_std", "target_mean", "target_std"}
+        assert len(manifest.schema_hash) == 64 and manifest.weights_sha256 == _sha(
+            published / "weights.safetensors"
+        )
+        assert set(manifest.normaliser) == {
+            "feature_mean",
+            "feature_std",
+            "target_mean",
+            "target_std",
+        }
         assert manifest.training_window["train_last"] < manifest.training_window["val_first"]
 
     def test_latest_is_the_newest_published_folder(self, published, tmp_path):
@@ -89,7 +97,12 @@ class TestLoadRefusals:
         buf = io.BytesIO()
         torch.save({"x": Boom()}, buf)
         bad.write_bytes(buf.getvalue())
-        _rewrite_manifest(copy, weights_file="weights.pt", weights_sha256=_sha(bad), weights_bytes=bad.stat().st_size)
+        _rewrite_manifest(
+            copy,
+            weights_file="weights.pt",
+            weights_sha256=_sha(bad),
+            weights_bytes=bad.stat().st_size,
+        )
         with pytest.raises(CheckpointRejected, match="weights_only"):
             registry.load(copy)
         assert "pickle payload executed" not in capsys.readouterr().out

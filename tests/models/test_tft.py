@@ -10,6 +10,7 @@ from models.tft_layers import (
     PerVariableGRN,
     VariableSelectionNetwork,
 )
+
 from models_testkit import DIMS
 
 L = 12
@@ -116,5 +117,7 @@ class TestTemporalFusionTransformer:
             model = make_tft().train()
             model.grad_checkpointing = flag
             model(*example_inputs(DIMS, 4, L)).sum().backward()
-            grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+            grads.append(
+                torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+            )
         torch.testing.assert_close(grads[0], grads[1])

@@ -62,9 +62,16 @@ class TestTuneMain:
         study = optuna.load_study(study_name="t", storage=make_storage(cfg.tune.storage))
         trials = study.get_trials(deepcopy=False)
         assert sorted(t.number for t in trials) == [0, 1, 2, 3]
-        assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials)
+        assert all(
+            t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+            for t in trials
+        )
         assert {t.user_attrs["worker"] for t in trials} == {0, 1}
-        trained = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
+        trained = [
+            t
+            for t in trials
+            if t.state == optuna.trial.TrialState.COMPLETE and "duplicate_of" not in t.user_attrs
+        ]
         keys = [tuple(sorted(t.params.items())) for t in trained]
         assert trained and len(keys) == len(set(keys))
 

@@ -48,6 +48,13 @@ def feed(runner: StrategyRunner, clock: ReplayClock, bar: BarsClosed) -> tuple:
     return runner.decide()
 
 
+def second_day(runner: StrategyRunner, clock: ReplayClock) -> tuple:
+    """Feed two days (the first seen bar never opens a period); decide on the second."""
+    first, second = bars(datetime(2019, 1, 31, 21, tzinfo=UTC), [[1.0, 2.0, 3.0]] * 2)
+    feed(runner, clock, first)
+    return feed(runner, clock, second)
+
+
 class TestCalendar:
     def test_decides_on_the_first_bar_of_each_month_only(self) -> None:
         runner, clock = runner_for(Fixed({"A": 1.0}))
@@ -79,11 +86,11 @@ class TestWeightChecks:
     def test_bad_weights_are_refused_with_a_reason(self, weights, message) -> None:
         runner, clock = runner_for(Fixed(weights), "daily")
         with pytest.raises(StrategyError, match=message):
-            feed(runner, clock, bars(datetime(2019, 2, 1, 21, tzinfo=UTC), [[1.0, 2.0, 3.0]])[0])
+            second_day(runner, clock)
 
     def test_gross_above_the_limit_is_scaled_down(self) -> None:
         runner, clock = runner_for(Fixed({"A": 0.9, "B": 0.6}), "daily")
-        event, _ = feed(runner, clock, bars(datetime(2019, 2, 1, 21, tzinfo=UTC), [[1.0, 2.0, 3.0]])[0])
+        event, _ = second_day(runner, clock)
         assert event.weights.sum() == pytest.approx(1.0)
         assert event.weights[0] / event.weights[1] == pytest.approx(1.5)
 
@@ -96,7 +103,7 @@ class TestWeightChecks:
 
         runner, clock = runner_for(Broken(), "daily")
         with pytest.raises(StrategyError, match="ZeroDivisionError: oops"):
-            feed(runner, clock, bars(datetime(2019, 2, 1, 21, tzinfo=UTC), [[1.0, 2.0, 3.0]])[0])
+            second_day(runner, clock)
 
 
 class TestBuiltins:
