@@ -19,6 +19,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -30,8 +31,8 @@ from skfolio.measures import value_at_risk
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from strategies.portfolio import PortfolioConstructor  # noqa: E402
-from strategies.portfolio_config import load_portfolio_config  # noqa: E402
+from strategies.portfolio import PortfolioConstructor
+from strategies.portfolio_config import load_portfolio_config
 
 DEFAULTS = load_portfolio_config()
 LOOKBACK, MIN_HISTORY = DEFAULTS.allocation.lookback, DEFAULTS.allocation.min_history
@@ -48,7 +49,9 @@ def notebook_garch_vol(y: pd.Series) -> float:
     """Daily vol of one asset: arch GARCH(1,1) on percent returns, EWMA if it is unusable."""
     y = 100 * y.dropna()
     if len(y) >= GARCH_MIN_OBS:
-        res = arch_model(y, vol="GARCH", p=1, q=1, dist="normal").fit(disp="off", show_warning=False)
+        res = arch_model(y, vol="GARCH", p=1, q=1, dist="normal").fit(
+            disp="off", show_warning=False
+        )
         if res.convergence_flag == 0:
             var = res.forecast(horizon=1, reindex=False).variance.iloc[-1, 0]
             ratio = np.sqrt(var) / y.std(ddof=0)
@@ -76,7 +79,7 @@ def notebook_loop(returns: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFram
         cov = np.outer(vol, vol) * window.corr().to_numpy()
         scenarios = history.iloc[-VAR_LOOKBACK:].to_numpy()
 
-        def risk(x):
+        def risk(x, cov=cov, scenarios=scenarios):
             return np.sqrt(x @ cov @ x * 252), value_at_risk(scenarios @ x, beta=CONFIDENCE)
 
         port_vol, var = risk(w.to_numpy())
@@ -91,8 +94,12 @@ def notebook_loop(returns: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFram
                 skip &= w_prev <= target
             candidate = target.where(~skip, w_prev)
             c_vol, c_var = risk(candidate.to_numpy())
-            if (c_vol <= TARGET_VOL + 1e-9 and c_var <= MAX_VAR * (1 + 1e-9)
-                    and candidate.sum() <= 1 and candidate.max() <= MAX_WEIGHT):
+            if (
+                c_vol <= TARGET_VOL + 1e-9
+                and c_var <= MAX_VAR * (1 + 1e-9)
+                and candidate.sum() <= 1
+                and candidate.max() <= MAX_WEIGHT
+            ):
                 final = candidate
                 break
         rows[d] = w_prev = final
@@ -116,7 +123,7 @@ def pipeline_loop(returns: pd.DataFrame, dates, garch: dict) -> tuple[pd.DataFra
 class Stopwatch:
     """Wall and CPU seconds of a block; CPU includes worker processes reaped inside it."""
 
-    def __enter__(self) -> "Stopwatch":
+    def __enter__(self) -> Self:
         self._wall, self._cpu = time.perf_counter(), self._cpu_now()
         return self
 
@@ -133,7 +140,7 @@ class Stopwatch:
 def realised(weights: pd.DataFrame, returns: pd.DataFrame) -> tuple[float, float]:
     """Annualised return and vol of holding each rebalance's weights until the next one."""
     held = weights.reindex(returns.index).shift(1).ffill().fillna(0.0)
-    daily = (held * returns).sum(axis=1).loc[weights.index[0]:]
+    daily = (held * returns).sum(axis=1).loc[weights.index[0] :]
     return daily.mean() * 252, daily.std() * np.sqrt(252)
 
 
@@ -150,8 +157,10 @@ def main(argv: list[str] | None = None) -> None:
     returns = returns.loc[: f"{args.end}-12-31"]
     month_ends = returns.groupby(returns.index.to_period("M")).tail(1).index
     dates = month_ends[month_ends >= f"{args.start}-01-01"]
-    print(f"W2: {len(dates)} month-end rebalances {dates[0].date()}..{dates[-1].date()}, "
-          f"{returns.shape[1]} assets")
+    print(
+        f"W2: {len(dates)} month-end rebalances {dates[0].date()}..{dates[-1].date()}, "
+        f"{returns.shape[1]} assets"
+    )
 
     with Stopwatch() as nb:
         reference = notebook_loop(returns, dates)
@@ -161,8 +170,11 @@ def main(argv: list[str] | None = None) -> None:
     variants = [("refit every 1", {"refit_every": 1})]
     if args.n_jobs > 1:
         variants += [(f"refit every 1, n_jobs={args.n_jobs}", {"n_jobs": args.n_jobs})]
-    variants += [(f"refit every {k}", {"refit_every": k})
-                 for k in map(int, args.variants.split(",")) if k > 1]
+    variants += [
+        (f"refit every {k}", {"refit_every": k})
+        for k in map(int, args.variants.split(","))
+        if k > 1
+    ]
     variants += [("refit every 1, warm start", {"warm_start": True})]
     for name, garch in variants:
         with Stopwatch() as clock:
@@ -170,20 +182,35 @@ def main(argv: list[str] | None = None) -> None:
         runs[name] = (clock, weights, bounds)
 
     base_weights, base_bounds = runs["refit every 1"][1], runs["refit every 1"][2]
-    header = ("variant", "wall s", "cpu s", "x wall", "x cpu", "max|dw| vs notebook",
-              "max|dw| vs refit 1", "mean L1 vs refit 1", "bound differs", "ann.ret", "ann.vol")
+    header = (
+        "variant",
+        "wall s",
+        "cpu s",
+        "x wall",
+        "x cpu",
+        "max|dw| vs notebook",
+        "max|dw| vs refit 1",
+        "mean L1 vs refit 1",
+        "bound differs",
+        "ann.ret",
+        "ann.vol",
+    )
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     ret, vol = realised(reference, returns)
-    print(f"| notebook | {nb.wall:.1f} | {nb.cpu:.1f} | 1.00 | 1.00 | 0 | | | | {ret:.4f} | "
-          f"{vol:.4f} |")
+    print(
+        f"| notebook | {nb.wall:.1f} | {nb.cpu:.1f} | 1.00 | 1.00 | 0 | | | | {ret:.4f} | "
+        f"{vol:.4f} |"
+    )
     for name, (clock, weights, bounds) in runs.items():
         vs_nb = (weights - reference).abs().to_numpy().max()
         diff = (weights - base_weights).abs().to_numpy()
         ret, vol = realised(weights, returns)
-        print(f"| {name} | {clock.wall:.1f} | {clock.cpu:.1f} | {nb.wall / clock.wall:.2f} | "
-              f"{nb.cpu / clock.cpu:.2f} | {vs_nb:.1e} | {diff.max():.1e} | "
-              f"{diff.sum(axis=1).mean():.1e} | {(bounds != base_bounds).sum()} | {ret:.4f} | "
-              f"{vol:.4f} |")
+        print(
+            f"| {name} | {clock.wall:.1f} | {clock.cpu:.1f} | {nb.wall / clock.wall:.2f} | "
+            f"{nb.cpu / clock.cpu:.2f} | {vs_nb:.1e} | {diff.max():.1e} | "
+            f"{diff.sum(axis=1).mean():.1e} | {(bounds != base_bounds).sum()} | {ret:.4f} | "
+            f"{vol:.4f} |"
+        )
     counts = base_bounds.value_counts()
     print("\nbinding limit (refit every 1):", ", ".join(f"{k} {v}" for k, v in counts.items()))
 

@@ -1,30 +1,37 @@
 """Wiring: builds the components of one run and connects them through the bus.
 
 Live and backtest runs are assembled here from the same parts; they differ only in the
-clock, in whether the recorder commits per event, and in who fires the jobs. This
-module holds no behaviour of its own beyond choosing the window and restoring a
-resumed run from the store.
+clock, in the feed sources (bundled replay, or Yahoo/FRED/... through the lake), in
+whether the recorder commits per event, and in who fires the jobs. This module holds no
+behaviour of its own beyond choosing the window and restoring a resumed run.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import structlog
 from apscheduler.triggers.cron import CronTrigger
 
 from brokers.paper import PaperBroker
 from daemon.bus import EventBus
-from daemon.clock import Clock, PacedClock, ReplayClock
+from daemon.clock import Clock, LiveClock, PacedClock, ReplayClock
 from daemon.config import Config, InputError
 from daemon.cron import parse_cron
+from daemon.events import BarsClosed
 from daemon.feeds.bundled import BundledPrices
+from daemon.feeds.live_prices import LakePrices
+from daemon.feeds.resilience import Guard
+from daemon.feeds.yahoo import YahooSource
 from daemon.jobs import JobContext, JobRunner
 from daemon.logs import bind
+from daemon.pulls import DataFeeds
+from state.lake import Lake
 from state.recorder import Recorder
 from state.store import Store
 from state.writer import BackgroundWriter
@@ -52,13 +59,14 @@ class App:
     store: Store
     bus: EventBus
     clock: Clock
-    prices: BundledPrices
+    prices: BundledPrices | LakePrices
     trader: StrategyRunner
     broker: PaperBroker
     recorder: Recorder
     jobs: JobRunner
+    data: DataFeeds
     triggers: dict[str, CronTrigger]
-    window: tuple[datetime, datetime]
+    window: tuple[datetime, datetime | None]
 
     def close(self, status: str) -> None:
         """Flush, record how the run ended, close the database."""
@@ -70,6 +78,72 @@ class App:
 def _session_midnights(prices: BundledPrices, timezone: str) -> list[datetime]:
     local = prices.sessions.tz_localize(timezone, ambiguous=True, nonexistent="shift_forward")
     return [t.to_pydatetime() for t in local.tz_convert(UTC)]
+
+
+@dataclass
+class _Prices:
+    """What the price source decides about a run: feed, clock, window, warm-up bars."""
+
+    feed: BundledPrices | LakePrices
+    clock: Clock
+    window: tuple[datetime, datetime | None]
+    history: list[BarsClosed]
+
+
+def _bundled_prices(
+    config: Config, *, start: date | None, end: date | None, warmup: int, live: bool,
+    resume_after: datetime | None, pace_wall_start: float | None,
+) -> _Prices:
+    market = config.market
+    try:
+        prices = BundledPrices(
+            market.source, timezone=market.timezone, close_time=market.close_time, symbols=market.symbols
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    first = start or market.replay_start
+    i0 = max(prices.index_of(first) if first else warmup, 0)
+    last = end or market.replay_end
+    i1 = prices.index_of(last, after=True) if last else len(prices.sessions)
+    if i0 >= i1:
+        raise InputError(
+            f"empty window: no {market.source} sessions between {first} and {last} "
+            f"(data covers {prices.sessions[0].date()} .. {prices.sessions[-1].date()})"
+        )
+    cursor = i0
+    if resume_after is not None:
+        prices.seek_after(resume_after)
+        cursor = prices.cursor
+    prices.limit(cursor, i1)
+    midnights = _session_midnights(prices, market.timezone)
+    sim_start = midnights[min(cursor, len(midnights) - 1)]
+    clock: Clock = (
+        PacedClock(midnights, market.pace, sim_start, wall_start=pace_wall_start) if live else ReplayClock(sim_start)
+    )
+    return _Prices(prices, clock, (prices.bar_times[i0], prices.bar_times[i1 - 1]), prices.history(cursor - warmup, cursor))
+
+
+def _yahoo_prices(config: Config, *, warmup: int, live: bool, resume_after: datetime | None) -> _Prices:
+    if not live:
+        raise InputError(
+            "market.source = 'yfinance' is live only: backtests replay bundled history "
+            "(market.source = 'skfolio_sp500' or 'arch_indices')"
+        )
+    feeds = config.feeds
+    yahoo = YahooSource(
+        feeds.yahoo,
+        Guard.from_config("yahoo", feeds.yahoo),
+        zone=ZoneInfo(config.market.timezone),
+        close_time=config.market.close_time,
+    )
+    feed = LakePrices(yahoo, Lake(Path(config.run.data_dir) / "lake"), config.market.symbols, start=feeds.yahoo.history_start)
+    clock = LiveClock()
+    history = feed.history(warmup, clock.now())
+    if resume_after is not None:
+        feed.seek_after(resume_after)
+    elif history:
+        feed.seek_after(history[-1].ts)  # bars already in the lake were seen by the warm-up
+    return _Prices(feed, clock, (clock.now(), None), history)
 
 
 def build_app(
@@ -87,38 +161,32 @@ def build_app(
     """Assemble a run.
 
     ``mode``: "live" (the daemon, and one-off jobs) or "backtest". ``live`` selects live
-    delivery (async bus, per-event commits, paced clock); a backtest or a one-off job
-    uses the replay clock. ``resume`` continues the newest unfinished live run with the
-    same config, restoring cash, positions, open orders and the replay position.
+    delivery (async bus, per-event commits, paced or wall clock); a backtest or a one-off
+    job uses the replay clock. ``resume`` continues the newest unfinished live run with
+    the same config, restoring cash, positions, open orders and the replay position.
     ``strategy`` replaces the one ``strategy.name`` selects (custom strategies, tests).
     """
     log = structlog.get_logger(component="app")
     market = config.market
-    try:
-        prices = BundledPrices(
-            market.source, timezone=market.timezone, close_time=market.close_time, symbols=market.symbols
-        )
-    except ValueError as exc:
-        raise InputError(str(exc)) from exc
-    store = Store.open(db_path or config.run.db_path)
-    config_hash = config.config_hash()
     strategy = strategy or build_strategy(config.strategy)
     warmup = max(strategy.warmup_bars, 1)
-
-    first = start or market.replay_start
-    i0 = prices.index_of(first) if first else warmup
-    i0 = max(i0, 0)
-    last = end or market.replay_end
-    i1 = prices.index_of(last, after=True) if last else len(prices.sessions)
-    if i0 >= i1:
+    store = Store.open(db_path or config.run.db_path)
+    try:
+        config_hash = config.config_hash()
+        info = store.resumable_run(mode, config_hash) if resume else None
+        ledger = store.ledger(info.run_id, config.run.start_cash) if info is not None else None
+        resume_after = ledger.last_mark_ts if ledger is not None else None
+        if market.source == "yfinance":
+            prices = _yahoo_prices(config, warmup=warmup, live=live, resume_after=resume_after)
+        else:
+            prices = _bundled_prices(
+                config, start=start, end=end, warmup=warmup, live=live,
+                resume_after=resume_after, pace_wall_start=pace_wall_start,
+            )
+    except BaseException:
         store.close()
-        raise InputError(
-            f"empty window: no {market.source} sessions between {first} and {last} "
-            f"(data covers {prices.sessions[0].date()} .. {prices.sessions[-1].date()})"
-        )
-    window = (prices.bar_times[i0], prices.bar_times[i1 - 1])
-
-    info = store.resumable_run(mode, config_hash) if resume else None
+        raise
+    clock = prices.clock
     if info is not None:
         run_id = info.run_id
         store.reopen_run(run_id)
@@ -130,27 +198,12 @@ def build_app(
             strategy=strategy.name,
             start_cash=config.run.start_cash,
             started_at=datetime.now(UTC),
-            window=window,
+            window=prices.window,
             version=tradingd_version(),
         )
     bind(run_id=run_id, mode=mode)
 
     bus = EventBus(queue_size=config.bus.queue_size, slow_handler_s=config.bus.slow_handler_ms / 1000)
-    ledger = store.ledger(run_id, config.run.start_cash) if info is not None else None
-    cursor = i0
-    if ledger is not None and ledger.last_mark_ts is not None:
-        prices.seek_after(ledger.last_mark_ts)
-        cursor = prices.cursor
-    prices.limit(cursor, i1)
-
-    sim_start = _session_midnights(prices, market.timezone)[min(cursor, len(prices.sessions) - 1)]
-    if live:
-        clock: Clock = PacedClock(
-            _session_midnights(prices, market.timezone), market.pace, sim_start, wall_start=pace_wall_start
-        )
-    else:
-        clock = ReplayClock(sim_start)
-
     trader = StrategyRunner(
         strategy,
         clock=clock,
@@ -160,15 +213,14 @@ def build_app(
     )
     broker = PaperBroker(config.broker, bus=bus, run_id=run_id, cash=config.run.start_cash)
     recorder = Recorder(
-        store, run_id, clock=clock, autocommit=live, writer=None if live else BackgroundWriter(store)
+        store, run_id, clock=clock, autocommit=mode == "live", writer=None if mode == "live" else BackgroundWriter(store)
     )
     trader.attach(bus)
     broker.attach(bus)
     recorder.attach(bus)
 
-    history = prices.history(cursor - warmup, cursor)
-    trader.warm_up(history)
-    for bar in history[-(config.broker.impact_window + 1) :]:
+    trader.warm_up(prices.history)
+    for bar in prices.history[-(config.broker.impact_window + 1) :]:
         broker.remember_prices(bar)
     if ledger is not None:
         broker.restore(
@@ -188,10 +240,21 @@ def build_app(
             open_orders=len(ledger.pending),
         )
 
-    triggers = {
-        name: parse_cron(job.cron, market.timezone) for name, job in config.jobs.items() if job.enabled
-    }
-    ctx = JobContext(clock=clock, bus=bus, prices=prices, trader=trader, live=live, record_routine=mode == "live")
+    universe = market.symbols or prices.feed.symbols
+    data = DataFeeds(config, universe=tuple(universe), replay=mode == "backtest")
+    unavailable = data.unavailable()
+    triggers: dict[str, CronTrigger] = {}
+    for name, job in config.jobs.items():
+        if not job.enabled:
+            continue
+        if name in unavailable:
+            log.info("job_not_scheduled", job=name, reason=unavailable[name])
+            continue
+        triggers[name] = parse_cron(job.cron, market.timezone)
+    ctx = JobContext(
+        clock=clock, bus=bus, prices=prices.feed, trader=trader, live=live, record_routine=mode == "live",
+        data=data, max_staleness=timedelta(days=market.max_staleness_days),
+    )
     return App(
         config=config,
         mode=mode,
@@ -200,18 +263,20 @@ def build_app(
         store=store,
         bus=bus,
         clock=clock,
-        prices=prices,
+        prices=prices.feed,
         trader=trader,
         broker=broker,
         recorder=recorder,
         jobs=JobRunner(ctx),
+        data=data,
         triggers=triggers,
-        window=window,
+        window=prices.window,
     )
 
 
 def next_session_start(app: App) -> datetime:
-    """Midnight (exchange time) of the next session to replay, as UTC."""
+    """Midnight (exchange time) of the next bundled session to replay, as UTC."""
+    if not isinstance(app.prices, BundledPrices):
+        return app.clock.now()
     midnights = _session_midnights(app.prices, app.config.market.timezone)
     return midnights[min(app.prices.cursor, len(midnights) - 1)]
-

@@ -37,6 +37,7 @@ async def run_backtest(app: App, *, progress: bool | None = None) -> int:
     if not isinstance(clock, ReplayClock):
         raise TypeError("a backtest needs a ReplayClock")
     timeline = replay_timeline(app)
+    await app.data.open()
     if progress is None:
         progress = sys.stderr.isatty()
     bar = tqdm(total=len(timeline), unit="job", disable=not progress, dynamic_ncols=True, mininterval=0.5)
@@ -59,4 +60,5 @@ async def run_backtest(app: App, *, progress: bool | None = None) -> int:
     app.broker.cancel_all("backtest ended", clock.now())
     bus.drain()
     recorder.sync()
+    await app.data.close()
     return done

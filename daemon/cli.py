@@ -54,12 +54,14 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(path, overrides=overrides)
 
 
-def _setup_logging(args: argparse.Namespace, config: Config | None) -> None:
+def _setup_logging(args: argparse.Namespace, config: Config | None, *, daemon: bool = False) -> None:
+    """The daemon logs to stdout (journald, docker logs); commands that print a result
+    log to stderr so their stdout stays parseable (``backtest --json | jq``)."""
     from daemon import logs
 
     level = args.log_level or (config.logging.level if config else "info")
     fmt = args.log_format or (config.logging.format if config else "auto")
-    logs.configure(level, fmt)
+    logs.configure(level, fmt, sys.stdout if daemon else sys.stderr)
 
 
 def _common(parser: argparse.ArgumentParser, *, db: bool = True) -> None:
@@ -113,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from daemon.service import serve
 
     config = _load(args)
-    _setup_logging(args, config)
+    _setup_logging(args, config, daemon=True)
     app = build_app(
         config, mode="live", db_path=args.db, resume=config.run.resume and not args.new_run, live=True
     )
@@ -164,14 +166,20 @@ def cmd_job(args: argparse.Namespace) -> int:
             print(f"tradingd: run {active.run_id} is active in pid {row[0]['pid']}; stop it first", file=sys.stderr)
             return 1
     app = build_app(config, mode="live", db_path=args.db, resume=config.run.resume)
-    # The offline source lives in simulated time: "now" is when the job would fire next.
+    # The bundled source lives in replayed time: "now" is when the job would fire next.
+    from daemon.clock import ReplayClock
     from daemon.cron import parse_cron
 
-    trigger = parse_cron(config.jobs[args.name].cron, config.market.timezone)
-    when = trigger.get_next_fire_time(None, next_session_start(app))
-    if when is not None:
-        app.clock.advance_to(when)  # type: ignore[attr-defined]
-    ok = asyncio.run(app.jobs.fire(args.name))
+    if isinstance(app.clock, ReplayClock):
+        trigger = parse_cron(config.jobs[args.name].cron, config.market.timezone)
+        when = trigger.get_next_fire_time(None, next_session_start(app))
+        if when is not None:
+            app.clock.advance_to(when)
+    async def once() -> bool:
+        async with app.data:
+            return await app.jobs.fire(args.name)
+
+    ok = asyncio.run(once())
     app.bus.drain()
     app.close("stopped")  # a later `tradingd run` resumes this run
     return 0 if ok else 1

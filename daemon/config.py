@@ -21,6 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from brokers.config import BrokerConfig
+from daemon.feeds.config import FeedsConfig
 from daemon.settings import Section
 from strategies.config import StrategyConfig
 
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 # Jobs the daemon knows how to run (``[jobs.<name>]``); daemon.jobs implements them.
-JOB_NAMES = ("pull_prices", "rebalance")
+JOB_NAMES = ("pull_prices", "pull_macro", "pull_fundamentals", "pull_news", "pull_social", "rebalance")
 
 _SECRET_KEY = re.compile(r"(api_?key|secret|token|password|passwd|client_secret)", re.IGNORECASE)
 
@@ -77,13 +78,14 @@ class RunConfig(Section):
 class MarketConfig(Section):
     """``[market]``: the universe, its exchange calendar and the offline replay."""
 
-    source: Literal["skfolio_sp500", "arch_indices"] = "skfolio_sp500"
+    source: Literal["skfolio_sp500", "arch_indices", "yfinance"] = "skfolio_sp500"
     symbols: tuple[str, ...] = ()
     timezone: str = "America/New_York"
     close_time: time = time(16, 0)
     replay_start: date | None = None
     replay_end: date | None = None
     pace: float = Field(default=1.0, gt=0, description="trading days per wall second")
+    max_staleness_days: float = Field(default=4.0, gt=0, description="refuse to trade on older prices")
 
     @field_validator("symbols", mode="before")
     @classmethod
@@ -118,6 +120,8 @@ class MarketConfig(Section):
     def _window(self) -> MarketConfig:
         if self.replay_start and self.replay_end and self.replay_end < self.replay_start:
             raise ValueError("replay_end is before replay_start")
+        if self.source == "yfinance" and not self.symbols:
+            raise ValueError("source = 'yfinance' needs market.symbols (the tickers to trade)")
         return self
 
 
@@ -129,8 +133,13 @@ class JobConfig(Section):
 
 
 def _default_jobs() -> dict[str, JobConfig]:
+    # Data jobs whose source is off (no credentials) are simply not scheduled.
     return {
         "pull_prices": JobConfig(cron="30 16 * * mon-fri"),
+        "pull_macro": JobConfig(cron="15 16 * * mon-fri"),
+        "pull_fundamentals": JobConfig(cron="0 6 * * mon-fri"),
+        "pull_news": JobConfig(cron="0 7 * * *"),  # NewsAPI free tier: 100 requests a day
+        "pull_social": JobConfig(cron="0 * * * *"),
         "rebalance": JobConfig(cron="45 16 * * mon-fri"),
     }
 
@@ -169,6 +178,7 @@ class Config(Section):
     broker: BrokerConfig = BrokerConfig()
     strategy: StrategyConfig = StrategyConfig()
     jobs: dict[str, JobConfig] = Field(default_factory=_default_jobs)
+    feeds: FeedsConfig = FeedsConfig()
     bus: BusConfig = BusConfig()
     logging: LoggingConfig = LoggingConfig()
     store: StoreConfig = StoreConfig()

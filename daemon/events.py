@@ -12,19 +12,23 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import pyarrow as pa
 
 __all__ = [
     "BarsClosed",
     "Event",
     "FeedExhausted",
+    "FundamentalsUpdated",
     "JobFailed",
     "JobFinished",
+    "MacroUpdated",
     "OrderCancelled",
     "OrderFilled",
     "OrderRejected",
     "OrderSubmitted",
     "PortfolioMarked",
     "TargetWeightsSet",
+    "TextsReceived",
     "freeze",
 ]
 
@@ -69,6 +73,34 @@ class FeedExhausted(Event):
 
     source: str
     last_bar_ts: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataReceived(Event):
+    """Rows a pull added, in the lake dataset's schema (``docs/feeds.md``).
+
+    ``table`` is an immutable Arrow table: partition column (series, symbol or channel),
+    ``ts``, ``available_at`` and the dataset's value columns. ``ts`` of the event is the
+    pull time; every row has ``available_at <= ts``.
+    """
+
+    source: str
+    table: pa.Table
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MacroUpdated(DataReceived):
+    """New macro observations (or revisions), e.g. FRED series."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FundamentalsUpdated(DataReceived):
+    """New statement or ratio values, known from their filing (acceptance) time."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextsReceived(DataReceived):
+    """New news articles or social posts and comments, for sentiment scoring."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,13 +199,15 @@ class JobFinished(Event):
     """A scheduled job ran to completion; ``ts`` is when it finished.
 
     ``detail`` is a short human-readable outcome ("1 bar", "already decided this
-    period"); ``routine`` marks runs that only did the everyday thing.
+    period"); ``routine`` marks runs that only did the everyday thing; ``skipped`` marks
+    a run that refused to act (stale data) and says why in ``detail``.
     """
 
     job: str
     fired_at: datetime
     detail: str
     routine: bool = False
+    skipped: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -24,9 +25,15 @@ from daemon.bus import EventBus
 from daemon.clock import Clock
 from daemon.events import Event, FeedExhausted, JobFailed, JobFinished
 from daemon.feeds.bundled import BundledPrices
+from daemon.feeds.live_prices import LakePrices
 from strategies.runner import StrategyRunner
 
+if TYPE_CHECKING:
+    from daemon.pulls import DataFeeds
+
 __all__ = ["JOBS", "JobContext", "JobOutcome", "JobRunner"]
+
+_log = structlog.get_logger(component="jobs")
 
 
 @dataclass
@@ -35,11 +42,14 @@ class JobContext:
 
     clock: Clock
     bus: EventBus
-    prices: BundledPrices
+    prices: BundledPrices | LakePrices
     trader: StrategyRunner
     live: bool
     record_routine: bool = True
+    data: DataFeeds | None = None
+    max_staleness: timedelta = timedelta(days=4)
     feed_done: bool = False
+    stale: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def emit(self, event: Event) -> None:
@@ -58,18 +68,20 @@ class JobContext:
 
 @dataclass(frozen=True, slots=True)
 class JobOutcome:
-    """What a job did: one line for the jobs table; ``routine`` runs are not recorded in backtests."""
+    """What a job did: one line for the jobs table; ``routine`` runs are not recorded in
+    backtests; ``skipped`` runs refused to act (the detail says why)."""
 
     detail: str
     routine: bool = False
+    skipped: bool = False
 
 
 async def pull_prices(ctx: JobContext) -> JobOutcome:
     """Publish every bar that became available since the last pull."""
-    bars = ctx.prices.pull(ctx.clock.now())
+    bars = await ctx.prices.pull(ctx.clock.now())
     for bar in bars:
         await ctx.emit(bar)
-    if ctx.prices.exhausted and not ctx.feed_done:
+    if ctx.prices.exhausted and not ctx.feed_done:  # bundled history ran out
         ctx.feed_done = True
         await ctx.emit(FeedExhausted(ts=ctx.clock.now(), source=ctx.prices.source, last_bar_ts=ctx.prices.last_bar_ts))
     if not bars:
@@ -78,7 +90,22 @@ async def pull_prices(ctx: JobContext) -> JobOutcome:
 
 
 async def rebalance(ctx: JobContext) -> JobOutcome:
-    """Ask the strategy for a target and hand it to the broker."""
+    """Ask the strategy for a target and hand it to the broker, unless prices are stale."""
+    last_bar = ctx.trader.last_bar_ts
+    now = ctx.clock.now()
+    if last_bar is not None and now - last_bar > ctx.max_staleness:
+        age_days = (now - last_bar).total_seconds() / 86400
+        reason = (
+            f"refused to trade: newest price {last_bar.isoformat()} is {age_days:.1f} days old "
+            f"(market.max_staleness_days = {ctx.max_staleness.total_seconds() / 86400:g})"
+        )
+        if not ctx.stale:
+            ctx.stale = True
+            _log.warning("trading_paused_stale_prices", newest_bar=last_bar.isoformat(), age_days=round(age_days, 2))
+        return JobOutcome(reason, skipped=True)
+    if ctx.stale:
+        ctx.stale = False
+        _log.info("trading_resumed_fresh_prices", newest_bar=last_bar.isoformat() if last_bar else None)
     event, detail = await ctx.offload(ctx.trader.decide)
     if event is None:
         return JobOutcome(detail, routine=True)
@@ -86,8 +113,27 @@ async def rebalance(ctx: JobContext) -> JobOutcome:
     return JobOutcome(detail)
 
 
+def _pull_job(name: str) -> Callable[[JobContext], Awaitable[JobOutcome]]:
+    async def pull_data(ctx: JobContext) -> JobOutcome:
+        if ctx.data is None:
+            raise RuntimeError(f"{name}: no data feeds in this run")
+        event, detail = await ctx.data.pull(name, ctx.clock.now())
+        if event is None:
+            return JobOutcome(detail, routine=True)
+        await ctx.emit(event)
+        return JobOutcome(detail, routine=True)
+
+    pull_data.__name__ = name
+    pull_data.__doc__ = f"Pull what is new for {name.removeprefix('pull_')} and publish it."
+    return pull_data
+
+
 JOBS: dict[str, Callable[[JobContext], Awaitable[JobOutcome]]] = {
     "pull_prices": pull_prices,
+    "pull_macro": _pull_job("pull_macro"),
+    "pull_fundamentals": _pull_job("pull_fundamentals"),
+    "pull_news": _pull_job("pull_news"),
+    "pull_social": _pull_job("pull_social"),
     "rebalance": rebalance,
 }
 
@@ -112,9 +158,12 @@ class JobRunner:
             return False
         if ctx.live:
             self._log.info("job_finished", job=name, fired_at=fired_at.isoformat(), detail=outcome.detail)
-        if outcome.routine and not ctx.record_routine:
+        if outcome.routine and not ctx.record_routine and not outcome.skipped:
             return True
         ctx.bus.publish(
-            JobFinished(ts=ctx.clock.now(), job=name, fired_at=fired_at, detail=outcome.detail, routine=outcome.routine)
+            JobFinished(
+                ts=ctx.clock.now(), job=name, fired_at=fired_at, detail=outcome.detail,
+                routine=outcome.routine, skipped=outcome.skipped,
+            )
         )
         return True

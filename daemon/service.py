@@ -1,25 +1,34 @@
 """The live daemon: jobs on APScheduler, events on the live bus, clean shutdown.
 
-Jobs run one at a time; after each, the bus is joined so the cascade it started (bars ->
-marks, target -> orders -> fills) is fully handled before the next job looks at the
-world, as in a backtest. SIGTERM or SIGINT: stop scheduling, let the job in hand finish
-(up to ``service.stop_timeout_s``), deliver what is queued, commit, close, exit 0.
+Trading jobs (``pull_prices``, ``rebalance``) run one at a time; after each, the bus is
+joined so the cascade it started (bars -> marks, target -> orders -> fills) is fully
+handled before the next one looks at the world, as in a backtest. Data-collection jobs
+(``pull_macro``, news, social, fundamentals) run beside them: a slow source or a large
+backfill never delays a trade, and what they store is read point-in-time anyway.
+
+SIGTERM or SIGINT: stop scheduling, let the trading job in hand finish (up to
+``service.stop_timeout_s``), deliver what is queued, commit, close, exit 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import time
 
 import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 
 from daemon.app import App
 from daemon.events import FeedExhausted
 from daemon.scheduler import build_scheduler
 from daemon.systemd import notify, watchdog_interval
 
-__all__ = ["serve"]
+__all__ = ["TRADING_JOBS", "serve"]
+
+# Jobs that change the portfolio's view of the world; they run one at a time.
+TRADING_JOBS = frozenset({"pull_prices", "rebalance"})
 
 
 async def serve(app: App, *, exit_when_done: bool = False) -> str:
@@ -50,20 +59,36 @@ async def serve(app: App, *, exit_when_done: bool = False) -> str:
 
     app.bus.subscribe(FeedExhausted, on_exhausted, name="service:feed")
     app.bus.start()
+    await app.data.open()
     job_lock = asyncio.Lock()
 
     async def run_job(name: str) -> None:
         try:
+            if name not in TRADING_JOBS:
+                if not stop.is_set():
+                    await app.jobs.fire(name)
+                return
             async with job_lock:
                 if stop.is_set():
                     return
                 await app.jobs.fire(name)
                 await app.bus.join()
         except asyncio.CancelledError:
-            # Only jobs still waiting for their turn are cancelled, at shutdown.
-            log.info("job_not_started_shutdown", job=name)
+            # Only jobs still waiting for their turn (and data pulls) are cancelled, at shutdown.
+            log.info("job_cancelled_at_shutdown", job=name)
+
+    skipped = {"count": 0, "logged_at": 0.0}
+
+    def on_skipped(event: JobSubmissionEvent) -> None:
+        # Falling behind (a high pace, a slow machine): one warning a minute, not one per job.
+        skipped["count"] += 1
+        if time.monotonic() - skipped["logged_at"] > 60:
+            log.warning("jobs_skipped_behind_schedule", skipped=skipped["count"], last_job=event.job_id)
+            skipped["logged_at"] = time.monotonic()
 
     scheduler = build_scheduler(app.triggers, app.clock, run_job)  # type: ignore[arg-type]
+    scheduler.add_listener(on_skipped, EVENT_JOB_MAX_INSTANCES)
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)  # skips: see on_skipped
     scheduler.start()
     log.info(
         "daemon_started",
@@ -88,6 +113,7 @@ async def serve(app: App, *, exit_when_done: bool = False) -> str:
         log.error("job_still_running_at_shutdown", timeout_s=timeout)
     scheduler.shutdown(wait=False)
     clean = await app.bus.stop(timeout)
+    await app.data.close()
     if watchdog is not None:
         watchdog.cancel()
     status = reason["status"] if clean else "stopped"

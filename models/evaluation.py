@@ -63,11 +63,13 @@ def quantile_metrics(
 
 
 def quantile_offsets(train_labels: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
-    """Per-symbol spread of the training labels around their median: (T, N) -> (N, Q).
-    Baselines add these to their point forecast, so they get calibrated-ish intervals."""
-    qs = np.nanquantile(train_labels, quantiles, axis=0)  # (Q, N)
-    med = np.nanquantile(train_labels, 0.5, axis=0)
-    return np.nan_to_num((qs - med).T)
+    """Per-symbol, per-target spread of the training labels around their median:
+    (T, N, K) -> (N, K, Q). Baselines add these to their point forecast, so they get
+    calibrated-ish intervals. The median is taken in the same call as the other levels so
+    that the 0.5 offset is exactly zero (a ~1e-18 residue would give a constant forecast a
+    spurious IC)."""
+    levels = np.nanquantile(train_labels, [*quantiles, 0.5], axis=0)  # (Q + 1, N, K)
+    return np.nan_to_num(np.moveaxis(levels[:-1] - levels[-1], 0, -1))
 
 
 def trailing_mean_forecast(daily: np.ndarray, horizon: int, window: int = 252) -> np.ndarray:

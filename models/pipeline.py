@@ -16,14 +16,20 @@ import torch
 from torch import nn
 
 from models.config import RunConfig
-from models.dataset import Prepared, make_dataset, valid_positions
+from models.dataset import Prepared, WindowDataset, make_dataset, valid_positions
 from models.distributed import DistContext
 from models.factory import ModelDims, build_model
 from models.normaliser import Normaliser
 from models.splits import Fold, train_val_split
 from models.trainer import FitResult, fit
 
-__all__ = ["TrainedWindow", "candidate_positions", "model_dims", "train_window"]
+__all__ = [
+    "TrainedWindow",
+    "candidate_positions",
+    "model_dims",
+    "split_datasets",
+    "train_window",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,21 @@ def model_dims(prep: Prepared, n_quantiles: int) -> ModelDims:
     )
 
 
+def split_datasets(
+    cfg: RunConfig, prep: Prepared, positions: np.ndarray
+) -> tuple[Fold, Normaliser, WindowDataset, WindowDataset]:
+    """Train / validation split of `positions` (purge + embargo), the normaliser fitted on
+    the training rows only, and the two datasets it standardises."""
+    d = cfg.data
+    split = train_val_split(positions, d.val_fraction, d.label_horizon, d.embargo)
+    rows = np.zeros(len(prep.panel.times), dtype=bool)
+    rows[split.train] = True
+    norm = Normaliser.fit(prep.panel.values, prep.targets, rows)
+    train_ds = make_dataset(prep, norm, split.train, d, stride=d.sample_stride)
+    val_ds = make_dataset(prep, norm, split.test, d, stride=d.sample_stride)
+    return split, norm, train_ds, val_ds
+
+
 def train_window(
     cfg: RunConfig,
     prep: Prepared,
@@ -62,23 +83,17 @@ def train_window(
 ) -> TrainedWindow:
     """positions: sorted contiguous panel rows whose labels are usable for training; the
     last `val_fraction` become validation after a purge (>= label horizon) + embargo."""
-    d = cfg.data
-    split = train_val_split(positions, d.val_fraction, d.label_horizon, d.embargo)
-    rows = np.zeros(len(prep.panel.times), dtype=bool)
-    rows[split.train] = True
-    norm = Normaliser.fit(prep.panel.values, prep.targets, rows)
-    train_ds = make_dataset(prep, norm, split.train, d, stride=d.sample_stride)
-    val_ds = make_dataset(prep, norm, split.test, d, stride=d.sample_stride)
+    split, norm, train_ds, val_ds = split_datasets(cfg, prep, positions)
     # Same seed on every rank: DDP then starts from identical weights without a broadcast
     # surprise, and one process reproduces N processes exactly.
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.model, model_dims(prep, len(d.quantiles)))
+    model = build_model(cfg.model, model_dims(prep, len(cfg.data.quantiles)))
     result = fit(
         model,
         train_ds,
         val_ds,
         cfg.train,
-        d.quantiles,
+        cfg.data.quantiles,
         ctx,
         run_dir,
         resume=resume,

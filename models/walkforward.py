@@ -90,7 +90,7 @@ def walk_forward(
             prep, int(fold.train[-1]) + 1, int(fold.test[0]), int(fold.test[-1]) + 1, d.vol_target
         )
         for name, point in points.items():
-            base = point[t, i][..., None] + offsets.transpose(1, 0, 2)[i]  # (S, K, Q)
+            base = point[t, i][..., None] + offsets[i]  # (S, K, Q)
             scores[name] = _score(base, labels, dates, cfg, prep.target_names)
         window = {
             "train": [

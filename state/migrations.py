@@ -98,7 +98,7 @@ def _v1_core(db: Database) -> None:
             "job": str,
             "fired_at": str,
             "finished_at": str,
-            "status": str,  # ok | failed
+            "status": str,  # ok | skipped | failed
             "detail": str,
             "error": str,
         },

@@ -172,7 +172,7 @@ class Recorder:
                 e.job,
                 iso(e.fired_at),
                 iso(e.ts),
-                "ok" if ok else "failed",
+                ("skipped" if e.skipped else "ok") if ok else "failed",
                 e.detail if ok else None,
                 None if ok else e.error,
             )

@@ -8,6 +8,7 @@ stages, decides fallbacks, and logs what it replaced or left out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -123,7 +124,7 @@ class PortfolioConstructor:
         self._last_as_of: pd.Timestamp | None = None
         self._log = structlog.get_logger(component="portfolio")
 
-    def __enter__(self) -> PortfolioConstructor:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -152,7 +153,7 @@ class PortfolioConstructor:
         cfg, alloc = self.config, self.config.allocation
         # Nothing reads further back than the longest window; slicing first keeps a
         # 30-year history from costing 30 years of pandas work at every rebalance.
-        recent = returns.iloc[-max(alloc.lookback, cfg.risk.garch.window, cfg.risk.var.lookback):]
+        recent = returns.iloc[-max(alloc.lookback, cfg.risk.garch.window, cfg.risk.var.lookback) :]
         cleaned = clean_returns(recent)
         replaced = int((recent.notna() & cleaned.isna()).to_numpy().sum())
         if replaced:
@@ -166,11 +167,19 @@ class PortfolioConstructor:
         notes += [Note("asset_excluded", s, why) for s, why in screened.excluded.items()]
         book = _Book.of(returns.columns, current_weights, screened.symbols)
         diag = pd.DataFrame(
-            {"base_weight": np.nan, "tilt": np.nan, "garch_vol": np.nan, "vol_source": "",
-             "fallback": "", "excluded": ""},
+            {
+                "base_weight": np.nan,
+                "tilt": np.nan,
+                "garch_vol": np.nan,
+                "vol_source": "",
+                "fallback": "",
+                "excluded": "",
+            },
             index=pd.Index(book.universe),
         )
-        diag["excluded"] = pd.Series(screened.excluded, dtype=object).reindex(book.universe).fillna("")
+        diag["excluded"] = (
+            pd.Series(screened.excluded, dtype=object).reindex(book.universe).fillna("")
+        )
         if not book.kept:
             notes.append(Note("no_investable_assets", None, "every asset was excluded"))
             target = pd.Series(0.0, index=book.universe)
@@ -198,19 +207,15 @@ class PortfolioConstructor:
         if unusable.any():
             # Without a vol the risk of a position is unknown: hold none of it.
             capped[unusable], daily_vol = 0.0, np.where(unusable, 0.0, daily_vol)
-            notes += [Note("asset_excluded", s, "no usable vol estimate")
-                      for s in np.asarray(book.kept)[unusable]]
-        var_cfg = cfg.risk.var
+            lost = list(np.asarray(book.kept, dtype=object)[unusable])
+            notes += [Note("asset_excluded", s, "no usable vol estimate") for s in lost]
+            diag.loc[lost, "excluded"] = "no usable vol estimate"
         model = build_risk_model(
             daily_vol,
             screened.window.to_numpy(),
             cleaned[book.kept].to_numpy(),
-            method=var_cfg.method,
-            confidence=var_cfg.confidence,
-            lookback=var_cfg.lookback,
-            n_sims=var_cfg.n_sims,
-            seed=var_cfg.seed,
-            periods_per_year=cfg.risk.periods_per_year,
+            cfg.risk.var,
+            cfg.risk.periods_per_year,
         )
         scaled = scale_to_limits(capped, model, self.limits)
         annual = np.sqrt(cfg.risk.periods_per_year)
@@ -225,6 +230,8 @@ class PortfolioConstructor:
     def _check_inputs(self, returns: pd.DataFrame, as_of: pd.Timestamp, notes: list[Note]) -> None:
         if not returns.index.is_monotonic_increasing or returns.index.has_duplicates:
             raise ValueError("returns index must be increasing and unique")
+        if returns.columns.has_duplicates:
+            raise ValueError("returns columns must be unique symbols")
         if len(returns.index) and returns.index[-1] > as_of:
             raise LookAheadError(f"returns run to {returns.index[-1]}, after as_of {as_of}")
         if self._last_as_of is not None and as_of < self._last_as_of:
@@ -233,26 +240,38 @@ class PortfolioConstructor:
             notes.append(Note("state_reset", None, f"as_of moved back from {self._last_as_of}"))
         self._last_as_of = as_of
 
-    def _allocate(self, screened: ScreenedReturns, current: pd.Series, notes: list[Note]) -> pd.Series:
+    def _allocate(
+        self, screened: ScreenedReturns, current: pd.Series, notes: list[Note]
+    ) -> pd.Series:
         """Base weights (sum 1) on the kept assets; falls back MV -> HRP -> inverse variance."""
         alloc, window = self.config.allocation, screened.window
         if alloc.method == "mean_variance":
             mv = alloc.mean_variance
             try:
-                return MeanVarianceAllocator(
-                    mv.objective, covariance=alloc.covariance,
-                    target_volatility=mv.target_volatility, target_return=mv.target_return,
-                    risk_free_rate=mv.risk_free_rate, weight_bounds=mv.weight_bounds,
-                    asset_bounds=mv.asset_bounds, max_weight=self.config.risk.max_weight,
-                    sector_map=mv.sector_map, sector_lower=mv.sector_lower,
-                    sector_upper=mv.sector_upper, turnover_penalty=mv.turnover_penalty,
-                    turnover_limit=mv.turnover_limit,
-                ).fit(window, current.dropna()).weights_
-            except Exception as exc:  # infeasible problem or solver failure
+                return (
+                    MeanVarianceAllocator(
+                        mv.objective,
+                        covariance=alloc.covariance,
+                        target_volatility=mv.target_volatility,
+                        target_return=mv.target_return,
+                        risk_free_rate=mv.risk_free_rate,
+                        weight_bounds=mv.weight_bounds,
+                        asset_bounds=mv.asset_bounds,
+                        max_weight=self.config.risk.max_weight,
+                        sector_map=mv.sector_map,
+                        sector_lower=mv.sector_lower,
+                        sector_upper=mv.sector_upper,
+                        turnover_penalty=mv.turnover_penalty,
+                        turnover_limit=mv.turnover_limit,
+                    )
+                    .fit(window, current.dropna())
+                    .weights_
+                )
+            except Exception as exc:  # noqa: BLE001 - infeasible problem, any solver failure
                 notes.append(Note("allocation_fallback", None, f"mean_variance -> hrp: {exc}"))
         try:
             return HRPAllocator(alloc.hrp.linkage, alloc.covariance).fit(window).weights_
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a bad window must not stop the rebalance
             notes.append(Note("allocation_fallback", None, f"hrp -> inverse_variance: {exc}"))
             inv = 1.0 / window.var(ddof=1)
             return inv / inv.sum()
@@ -296,6 +315,10 @@ class PortfolioConstructor:
                 break
             notes.append(Note("trade_filter_relaxed", None, f"{name} kept weights over a limit"))
         final[:] = clamp_to_caps(final.to_numpy(), risk.max_weight, risk.max_gross)
+        if model is not None and violations(final.to_numpy()[book.kept_mask], model, self.limits):
+            # Only reachable through a numerical failure upstream; cash is always within limits.
+            notes.append(Note("limits_unmet", None, "target broke a limit: holding cash"))
+            final[:] = 0.0
         vol = var = cvar = 0.0
         if model is not None:
             w = final.to_numpy()[book.kept_mask]
@@ -311,8 +334,16 @@ class PortfolioConstructor:
 
     def _log_decision(self, decision: Decision) -> None:
         for note in decision.notes:
-            self._log.warning(note.event, symbol=note.symbol, detail=note.detail,
-                              as_of=str(decision.as_of))
-        self._log.info("portfolio_constructed", as_of=str(decision.as_of), vol=decision.vol,
-                       var=decision.var, cvar=decision.cvar, scale=decision.scale,
-                       bound=decision.bound, gross=float(decision.weights.sum()))
+            self._log.warning(
+                note.event, symbol=note.symbol, detail=note.detail, as_of=str(decision.as_of)
+            )
+        self._log.info(
+            "portfolio_constructed",
+            as_of=str(decision.as_of),
+            vol=decision.vol,
+            var=decision.var,
+            cvar=decision.cvar,
+            scale=decision.scale,
+            bound=decision.bound,
+            gross=float(decision.weights.sum()),
+        )

@@ -14,7 +14,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from strategies.allocation.config import AllocationConfig
 from strategies.risk.config import RiskConfig
 
-__all__ = ["PortfolioConfig", "PortfolioConfigError", "format_validation_error", "load_portfolio_config"]
+__all__ = [
+    "PortfolioConfig",
+    "PortfolioConfigError",
+    "format_validation_error",
+    "load_portfolio_config",
+]
 
 _COMPARISONS = {
     "greater_than": ("gt", ">"),
@@ -56,7 +61,9 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]
         if kind in _COMPARISONS:
             name, op = _COMPARISONS[kind]
             bound = ctx[name]
-            message = f"must be {op} {bound:g}" if isinstance(bound, float) else f"must be {op} {bound}"
+            message = (
+                f"must be {op} {bound:g}" if isinstance(bound, float) else f"must be {op} {bound}"
+            )
         elif kind == "extra_forbidden":
             message = "unknown key"
         elif kind == "missing":

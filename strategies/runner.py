@@ -85,6 +85,11 @@ class StrategyRunner:
         self._bar_ts = bar.ts
         self._call("on_bars", bar)
 
+    @property
+    def last_bar_ts(self) -> datetime | None:
+        """Time of the newest bar received."""
+        return self._bar_ts
+
     def warm_up(self, bars: list[BarsClosed]) -> None:
         """Feed history from before the run (not traded, not recorded)."""
         for bar in bars:

@@ -135,8 +135,12 @@ class BundledPrices:
             source=self.source,
         )
 
-    def pull(self, now: datetime) -> list[BarsClosed]:
+    async def pull(self, now: datetime) -> list[BarsClosed]:
         """Every not-yet-pulled bar available by ``now``, oldest first."""
+        return self.take(now)
+
+    def take(self, now: datetime) -> list[BarsClosed]:
+        """``pull`` without the coroutine (the same cursor)."""
         limit = now.timestamp()
         epochs, stop = self._epoch_list, self._stop
         start = end = self._cursor

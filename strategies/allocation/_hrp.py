@@ -42,7 +42,10 @@ def hrp_weights(cov: np.ndarray, corr: np.ndarray, linkage: str = "single"):
     clusters = [order]
     while clusters:
         clusters = [
-            c[j:k] for c in clusters for j, k in ((0, len(c) // 2), (len(c) // 2, len(c))) if len(c) > 1
+            c[j:k]
+            for c in clusters
+            for j, k in ((0, len(c) // 2), (len(c) // 2, len(c)))
+            if len(c) > 1
         ]
         for i in range(0, len(clusters), 2):
             first, second = clusters[i], clusters[i + 1]

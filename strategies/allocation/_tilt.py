@@ -47,7 +47,9 @@ def forecast_tilt(
     missing = [c for c in ("q10", "q50", "q90") if c not in forecasts.columns]
     if missing:
         reason = f"forecast_columns_missing ({', '.join(missing)})"
-        return TiltResult(weights.copy(), multipliers, dict.fromkeys(map(str, weights.index), reason))
+        return TiltResult(
+            weights.copy(), multipliers, dict.fromkeys(map(str, weights.index), reason)
+        )
     forecasts = forecasts[~forecasts.index.duplicated(keep="last")]
     scores = risk_adjusted_median(forecasts.reindex(weights.index))
     for symbol in weights.index:

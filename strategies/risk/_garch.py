@@ -31,7 +31,7 @@ from arch import arch_model
 from arch.univariate import EGARCH, GARCH, Normal, StudentsT
 from scipy.optimize import minimize
 
-__all__ = ["GarchFit", "GarchSpec", "fit_garch", "filter_garch"]
+__all__ = ["GarchFit", "GarchSpec", "filter_garch", "fit_garch", "fit_many"]
 
 Flavour = Literal["garch", "gjr", "egarch"]
 Distribution = Literal["normal", "t"]
@@ -162,9 +162,7 @@ def _fit(y: np.ndarray, spec: GarchSpec, starting_values: np.ndarray | None) -> 
     backcast = vol.backcast(resids)
     var_bounds = vol.variance_bounds(resids)
     sizes = (1, vol.num_params, dist.num_params)
-    a, b = _stacked_constraints(
-        (mean_constraints, vol.constraints(), dist.constraints()), sizes
-    )
+    a, b = _stacked_constraints((mean_constraints, vol.constraints(), dist.constraints()), sizes)
     sigma2 = np.zeros(y.shape[0])
     # Normal and Student-t bounds do not depend on the standardised residuals, so a warm
     # start can skip the grid search that produces them.
@@ -251,6 +249,6 @@ def fit_many(
     for y, spec, start in tasks:
         try:
             out.append(fit_garch(y, spec, start))
-        except Exception as exc:  # arch raises several types on degenerate data
+        except Exception as exc:  # noqa: BLE001 - arch raises many types on bad data
             out.append(f"{type(exc).__name__}: {exc}")
     return out

@@ -62,9 +62,7 @@ def historical_scenarios(returns: np.ndarray, lookback: int) -> np.ndarray:
     return x[np.isfinite(x).all(axis=1)]
 
 
-def monte_carlo_scenarios(
-    mean: np.ndarray, cov: np.ndarray, n_sims: int, seed: int
-) -> np.ndarray:
+def monte_carlo_scenarios(mean: np.ndarray, cov: np.ndarray, n_sims: int, seed: int) -> np.ndarray:
     """Seeded multivariate-normal draws, shape (n_sims, N), from mean (N,) and cov (N, N).
 
     A symmetric square root (eigh) tolerates the singular covariances that duplicated or

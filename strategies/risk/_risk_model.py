@@ -13,6 +13,7 @@ from strategies.risk._measures import (
     parametric_var_cvar,
     scenario_var_cvar,
 )
+from strategies.risk.config import VaRConfig
 
 __all__ = ["RiskModel", "build_risk_model", "correlation"]
 
@@ -66,26 +67,22 @@ def build_risk_model(
     daily_vol: np.ndarray,
     window: np.ndarray,
     history: np.ndarray,
-    *,
-    method: str,
-    confidence: float,
-    lookback: int,
-    n_sims: int,
-    seed: int,
-    periods_per_year: int,
+    var: VaRConfig,
+    periods_per_year: int = 252,
 ) -> RiskModel:
     """Risk model from per-asset one-day vols and past returns.
 
     daily_vol: (N,) decimal one-day vol forecasts. window: (T, N) complete returns for the
     correlation and mean. history: (H, N) returns for historical scenarios (NaN rows dropped).
+    `var` picks the VaR method and its settings.
     """
     corr = correlation(window)
     cov = daily_vol[:, None] * corr * daily_vol[None, :]
     mean = np.asarray(window, dtype=float).mean(axis=0)
-    if method == "historical":
-        scenarios = historical_scenarios(history, lookback)
-    elif method == "monte_carlo":
-        scenarios = monte_carlo_scenarios(mean, cov, n_sims, seed)
+    if var.method == "historical":
+        scenarios = historical_scenarios(history, var.lookback)
+    elif var.method == "monte_carlo":
+        scenarios = monte_carlo_scenarios(mean, cov, var.n_sims, var.seed)
     else:
         scenarios = None
-    return RiskModel(cov, mean, scenarios, confidence, periods_per_year)
+    return RiskModel(cov, mean, scenarios, var.confidence, periods_per_year)

@@ -52,10 +52,10 @@ class GarchVolatility:
     so tests can make fits fail on purpose.
     """
 
-    def __init__(self, config: GarchConfig = GarchConfig(), fit_many: FitMany = fit_many):
-        self.config = config
+    def __init__(self, config: GarchConfig | None = None, fit_many: FitMany = fit_many):
+        self.config = config or GarchConfig()
         self.fit_many = fit_many
-        self.spec = GarchSpec(config.flavour, config.distribution)
+        self.spec = GarchSpec(self.config.flavour, self.config.distribution)
         self.state_: dict[str, _SymbolState] = {}
         self._pool: ProcessPoolExecutor | None = None
 
@@ -97,7 +97,10 @@ class GarchVolatility:
                 self.state_.pop(symbol, None)
                 fallback[symbol] = f"too_short_for_garch ({y.shape[0]} < {cfg.min_obs} obs)"
             elif state is not None and state.calls_since_fit + 1 < cfg.refit_every:
-                var = filter_garch(y, self.spec, state.params)
+                try:
+                    var = filter_garch(y, self.spec, state.params)
+                except Exception:  # noqa: BLE001 - whatever broke the filter, a refit decides
+                    var = np.nan
                 reason = self._implausible(var, y)
                 if reason is None:
                     variance[i], source[i] = var, "garch_filter"
@@ -147,7 +150,11 @@ class GarchVolatility:
                 self.config.n_jobs, mp_context=multiprocessing.get_context("spawn")
             )
         chunks = [tasks[k::n_jobs] for k in range(n_jobs)]
-        parts = list(self._pool.map(self.fit_many, chunks))
+        try:
+            parts = list(self._pool.map(self.fit_many, chunks))
+        except Exception:  # noqa: BLE001 - a dead worker must not cost the rebalance
+            self.close()
+            return self.fit_many(tasks)
         out: list = [None] * len(tasks)
         for k, part in enumerate(parts):
             out[k::n_jobs] = part

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["GarchConfig", "RiskConfig", "VaRConfig"]
 
@@ -65,10 +65,16 @@ class RiskConfig(BaseModel):
     target_vol: float = Field(0.15, gt=0, description="annualised forecast vol ceiling")
     max_gross: float = Field(1.0, gt=0, description="sum of weights; 1.0 = no leverage")
     max_weight: float = Field(0.25, gt=0, le=1, description="per-asset cap")
-    max_var: float | None = Field(0.025, gt=0, description="one-day VaR ceiling; None: off")
-    max_cvar: float | None = Field(None, gt=0, description="one-day CVaR ceiling; None: off")
+    max_var: float | None = Field(0.025, gt=0, description="one-day VaR ceiling; false: off")
+    max_cvar: float | None = Field(None, gt=0, description="one-day CVaR ceiling; false: off")
     min_trade: float = Field(0.001, ge=0, description="smaller per-asset changes are skipped")
     rebalance_band: float = Field(
         0.0, ge=0, description="no trade at all while every change is below it"
     )
     periods_per_year: int = Field(252, gt=0)
+
+    @field_validator("max_var", "max_cvar", mode="before")
+    @classmethod
+    def _false_is_off(cls, value: object) -> object:
+        # TOML has no null: `max_var = false` is how a config file switches a limit off.
+        return None if value is False else value

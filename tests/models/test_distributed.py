@@ -22,7 +22,7 @@ from models.forecaster import Forecaster
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-TORCHRUN = Path(sys.executable).with_name("torchrun")
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]  # the `torchrun` script itself
 CONFIG = """
 [model]
 family = "tft"
@@ -69,7 +69,7 @@ def _train(tmp: Path, name: str, launcher: list[str]) -> Path:
 def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ddp")
     single = _train(tmp, "single", [sys.executable])
-    double = _train(tmp, "double", [str(TORCHRUN), "--standalone", "--nproc_per_node=2"])
+    double = _train(tmp, "double", [*TORCHRUN, "--standalone", "--nproc_per_node=2"])
     return single, double
 
 

@@ -5,6 +5,7 @@ from models.evaluation import (
     garch_vol_forecast,
     information_coefficient,
     quantile_metrics,
+    quantile_offsets,
     trailing_mean_forecast,
 )
 from models.walkforward import summarise
@@ -30,6 +31,16 @@ class TestInformationCoefficient:
         actual = np.array([1.0, 2, 3, 4, 4, 3, 2, 1])
         assert_allclose(information_coefficient(actual**3, actual, dates, rank=True), 1.0)
         assert np.isnan(information_coefficient(np.zeros(8), actual, dates))
+
+
+class TestQuantileOffsets:
+    def test_median_offset_is_exactly_zero_and_levels_are_centred(self):
+        labels = np.random.default_rng(2).normal(0.01, 0.02, size=(500, 3, 2))
+        off = quantile_offsets(labels, (0.1, 0.5, 0.9))
+        assert off.shape == (3, 2, 3)
+        assert (off[..., 1] == 0.0).all()
+        med = np.quantile(labels, 0.5, axis=0)
+        assert_allclose(off[..., 0], np.quantile(labels, 0.1, axis=0) - med)
 
 
 class TestBaselines:

@@ -1,13 +1,11 @@
-import numpy as np
+import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from models.dataset import make_dataset, prepare
+from models.dataset import prepare
 from models.distributed import DistContext
 from models.factory import build_model
-from models.normaliser import Normaliser
-from models.pipeline import candidate_positions, model_dims
-from models.splits import train_val_split
+from models.pipeline import candidate_positions, model_dims, split_datasets
 from models.trainer import evaluate_loss, fit, warmup_cosine
 
 from models_testkit import synthetic_market, tiny_run_config
@@ -15,20 +13,13 @@ from models_testkit import synthetic_market, tiny_run_config
 CPU = DistContext(0, 1, 0, torch.device("cpu"))
 
 
-def _setup(tmp_path, **train):
-    cfg = tiny_run_config(tmp_path, "lstm_stacked", train={"epochs": 3, **train})
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """(config, prepared data, (train dataset, validation dataset)) shared by the class."""
+    cfg = tiny_run_config(tmp_path_factory.mktemp("fit"), "lstm_stacked", train={"epochs": 3})
     prep = prepare(cfg.data, synthetic_market())
-    split = train_val_split(
-        candidate_positions(prep, 10), 0.2, cfg.data.label_horizon, cfg.data.embargo
-    )
-    rows = np.zeros(len(prep.panel.times), bool)
-    rows[split.train] = True
-    norm = Normaliser.fit(prep.panel.values, prep.targets, rows)
-    datasets = (
-        make_dataset(prep, norm, split.train, cfg.data),
-        make_dataset(prep, norm, split.test, cfg.data),
-    )
-    return cfg, prep, datasets
+    _, _, train, val = split_datasets(cfg, prep, candidate_positions(prep, 10))
+    return cfg, prep, (train, val)
 
 
 def _model(cfg, prep):
@@ -36,54 +27,37 @@ def _model(cfg, prep):
     return build_model(cfg.model, model_dims(prep, 3))
 
 
+@pytest.mark.slow
 class TestFit:
-    def test_leaves_the_model_at_its_best_validation_loss(self, tmp_path):
-        cfg, prep, (train, val) = _setup(tmp_path, lr=0.05)
+    def test_leaves_the_model_at_its_best_validation_loss(self, setup):
+        cfg, prep, (train, val) = setup
         model = _model(cfg, prep)
-        result = fit(model, train, val, cfg.train, cfg.data.quantiles, CPU)
+        fast = cfg.train.model_copy(update={"lr": 0.05})  # large steps: val loss moves around
+        result = fit(model, train, val, fast, cfg.data.quantiles, CPU)
         assert_allclose(
             evaluate_loss(model, val, cfg.data.quantiles, CPU, 256), result.best_val_loss, rtol=1e-6
         )
         assert result.best_val_loss == min(h["val_loss"] for h in result.history)
 
-    def test_resumes_from_the_last_epoch_checkpoint(self, tmp_path):
-        cfg, prep, (train, val) = _setup(tmp_path)
-        full = fit(
-            _model(cfg, prep), train, val, cfg.train, cfg.data.quantiles, CPU, tmp_path / "a"
-        )
-        short = cfg.train.model_copy(update={"epochs": 3})
+    def test_resumes_from_the_last_epoch_checkpoint(self, setup, tmp_path):
+        cfg, prep, (train, val) = setup
 
-        # Simulate a crash after epoch 2: train 3 epochs' schedule but stop after two.
+        def run(run_dir, **kw):
+            return fit(
+                _model(cfg, prep), train, val, cfg.train, cfg.data.quantiles, CPU, run_dir, **kw
+            )
+
         class Crash(Exception):
             pass
 
-        def crash_after_two(epoch, _):
+        def crash_after_two_epochs(epoch, _):
             if epoch == 1:
                 raise Crash
 
-        try:
-            fit(
-                _model(cfg, prep),
-                train,
-                val,
-                short,
-                cfg.data.quantiles,
-                CPU,
-                tmp_path / "b",
-                on_epoch=crash_after_two,
-            )
-        except Crash:
-            pass
-        resumed = fit(
-            _model(cfg, prep),
-            train,
-            val,
-            short,
-            cfg.data.quantiles,
-            CPU,
-            tmp_path / "b",
-            resume=True,
-        )
+        full = run(tmp_path / "a")
+        with pytest.raises(Crash):
+            run(tmp_path / "b", on_epoch=crash_after_two_epochs)
+        resumed = run(tmp_path / "b", resume=True)  # a fresh model, state from last.pt
         assert resumed.epochs_run == 3
         assert_allclose(
             [h["val_loss"] for h in resumed.history],
@@ -91,8 +65,8 @@ class TestFit:
             rtol=1e-5,
         )
 
-    def test_writes_tensorboard_scalars(self, tmp_path):
-        cfg, prep, (train, val) = _setup(tmp_path)
+    def test_writes_tensorboard_scalars(self, setup, tmp_path):
+        cfg, prep, (train, val) = setup
         fit(_model(cfg, prep), train, val, cfg.train, cfg.data.quantiles, CPU, tmp_path)
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -78,10 +78,13 @@ class TestEstimateCovariance:
     def test_is_pypfopts_annualised_estimate(self):
         window = _window(n_assets=5)
 
-        assert_allclose(estimate_covariance(window, "sample"),
-                        risk_models.sample_cov(window, returns_data=True))
-        assert_allclose(estimate_covariance(window, "ledoit_wolf"),
-                        risk_models.CovarianceShrinkage(window, returns_data=True).ledoit_wolf())
+        assert_allclose(
+            estimate_covariance(window, "sample"), risk_models.sample_cov(window, returns_data=True)
+        )
+        assert_allclose(
+            estimate_covariance(window, "ledoit_wolf"),
+            risk_models.CovarianceShrinkage(window, returns_data=True).ledoit_wolf(),
+        )
 
 
 class TestMeanVarianceAllocator:
@@ -97,11 +100,14 @@ class TestMeanVarianceAllocator:
 
         assert_allclose(weights.to_numpy(), expected[window.columns].to_numpy(), atol=1e-6)
 
-    @pytest.mark.parametrize("objective, target", [
-        ("max_sharpe", {}),
-        ("efficient_risk", {"target_volatility": 0.25}),
-        ("efficient_return", {"target_return": 0.10}),
-    ])
+    @pytest.mark.parametrize(
+        "objective, target",
+        [
+            ("max_sharpe", {}),
+            ("efficient_risk", {"target_volatility": 0.25}),
+            ("efficient_return", {"target_return": 0.10}),
+        ],
+    )
     def test_objectives_respect_per_asset_bounds_and_the_max_weight_cap(self, objective, target):
         window = _window(2000, 504, 10)
         allocator = MeanVarianceAllocator(
@@ -115,11 +121,24 @@ class TestMeanVarianceAllocator:
 
     def test_sector_limits_hold(self):
         window = _window(n_assets=6)
-        sectors = {"AAPL": "tech", "AMD": "tech", "BAC": "fin", "BBY": "retail", "CVX": "energy",
-                   "GE": "industrial"}
-        w = MeanVarianceAllocator(
-            "min_volatility", sector_map=sectors, sector_upper={"tech": 0.1}, sector_lower={"fin": 0.3}
-        ).fit(window).weights_
+        sectors = {
+            "AAPL": "tech",
+            "AMD": "tech",
+            "BAC": "fin",
+            "BBY": "retail",
+            "CVX": "energy",
+            "GE": "industrial",
+        }
+        w = (
+            MeanVarianceAllocator(
+                "min_volatility",
+                sector_map=sectors,
+                sector_upper={"tech": 0.1},
+                sector_lower={"fin": 0.3},
+            )
+            .fit(window)
+            .weights_
+        )
 
         assert w["AAPL"] + w["AMD"] <= 0.1 + 1e-6
         assert w["BAC"] >= 0.3 - 1e-6
@@ -128,7 +147,11 @@ class TestMeanVarianceAllocator:
         window = _window(n_assets=6)
         current = pd.Series(1 / 6, index=window.columns) * 0.5  # scaled down by a vol target
         free = MeanVarianceAllocator("min_volatility").fit(window, current).weights_
-        limited = MeanVarianceAllocator("min_volatility", turnover_limit=0.2).fit(window, current).weights_
+        limited = (
+            MeanVarianceAllocator("min_volatility", turnover_limit=0.2)
+            .fit(window, current)
+            .weights_
+        )
 
         assert (free - 1 / 6).abs().sum() > 0.2
         assert (limited - 1 / 6).abs().sum() <= 0.2 + 1e-6
@@ -137,18 +160,26 @@ class TestMeanVarianceAllocator:
         window = _window(n_assets=6)
         current = pd.Series(1 / 6, index=window.columns)
         free = MeanVarianceAllocator("min_volatility").fit(window, current).weights_
-        penalised = MeanVarianceAllocator("min_volatility", turnover_penalty=0.05).fit(
-            window, current).weights_
+        penalised = (
+            MeanVarianceAllocator("min_volatility", turnover_penalty=0.05)
+            .fit(window, current)
+            .weights_
+        )
 
         assert (penalised - current).abs().sum() < (free - current).abs().sum() - 0.01
 
     def test_turnover_control_is_skipped_when_nothing_is_held(self):
         window = _window(n_assets=6)
 
-        w = MeanVarianceAllocator("min_volatility", turnover_limit=0.01).fit(
-            window, pd.Series(dtype=float)).weights_
+        w = (
+            MeanVarianceAllocator("min_volatility", turnover_limit=0.01)
+            .fit(window, pd.Series(dtype=float))
+            .weights_
+        )
 
-        assert_allclose(w.to_numpy(), MeanVarianceAllocator().fit(window).weights_.to_numpy(), atol=1e-6)
+        assert_allclose(
+            w.to_numpy(), MeanVarianceAllocator().fit(window).weights_.to_numpy(), atol=1e-6
+        )
 
     def test_bounds_that_cannot_sum_to_one_raise(self):
         with pytest.raises(ValueError, match="cannot sum to 1"):
@@ -195,11 +226,14 @@ class TestForecastTilt:
         self.weights = pd.Series([0.5, 0.3, 0.2], index=["A", "B", "C"])
 
     def test_no_forecasts_or_zero_strength_is_neutral(self):
-        forecasts = pd.DataFrame({"q10": [-0.02] * 3, "q50": [0.01] * 3, "q90": [0.03] * 3},
-                                 index=["A", "B", "C"])
+        forecasts = pd.DataFrame(
+            {"q10": [-0.02] * 3, "q50": [0.01] * 3, "q90": [0.03] * 3}, index=["A", "B", "C"]
+        )
 
-        for tilt in (forecast_tilt(self.weights, None, strength=0.5, cap=2),
-                     forecast_tilt(self.weights, forecasts, strength=0.0, cap=2)):
+        for tilt in (
+            forecast_tilt(self.weights, None, strength=0.5, cap=2),
+            forecast_tilt(self.weights, forecasts, strength=0.0, cap=2),
+        ):
             pd.testing.assert_series_equal(tilt.weights, self.weights)
             assert_allclose(tilt.multipliers.to_numpy(), 1.0)
 
@@ -220,8 +254,9 @@ class TestForecastTilt:
         assert score["C"] == 2  # capped
 
     def test_unusable_or_missing_forecasts_are_neutral_and_reported(self):
-        forecasts = pd.DataFrame({"q10": [0.02, -0.01], "q50": [0.01, 0.0], "q90": [0.03, np.nan]},
-                                 index=["A", "B"])
+        forecasts = pd.DataFrame(
+            {"q10": [0.02, -0.01], "q50": [0.01, 0.0], "q90": [0.03, np.nan]}, index=["A", "B"]
+        )
 
         tilt = forecast_tilt(self.weights, forecasts, strength=0.5, cap=2)
 
@@ -245,15 +280,29 @@ class TestAllocationConfig:
     def test_defaults(self):
         cfg = AllocationConfig()
 
-        assert (cfg.method, cfg.covariance, cfg.lookback, cfg.hrp.linkage) == ("hrp", "sample", 252, "single")
+        assert (cfg.method, cfg.covariance, cfg.lookback, cfg.hrp.linkage) == (
+            "hrp",
+            "sample",
+            252,
+            "single",
+        )
         assert (cfg.tilt.strength, cfg.tilt.cap) == (0.25, 2.0)
 
-    @pytest.mark.parametrize("settings, message", [
-        ({"objective": "efficient_risk"}, "target_volatility: required by objective efficient_risk"),
-        ({"objective": "max_sharpe", "turnover_limit": 0.5}, "not supported with objective max_sharpe"),
-        ({"sector_upper": {"tech": 0.2}}, "sector_upper.tech: unknown sector"),
-        ({"weight_bounds": (0.5, 0.2)}, "weight_bounds: must satisfy 0 <= lower <= upper <= 1"),
-    ])
+    @pytest.mark.parametrize(
+        "settings, message",
+        [
+            (
+                {"objective": "efficient_risk"},
+                "target_volatility: required by objective efficient_risk",
+            ),
+            (
+                {"objective": "max_sharpe", "turnover_limit": 0.5},
+                "not supported with objective max_sharpe",
+            ),
+            ({"sector_upper": {"tech": 0.2}}, "sector_upper.tech: unknown sector"),
+            ({"weight_bounds": (0.5, 0.2)}, "weight_bounds: must satisfy 0 <= lower <= upper <= 1"),
+        ],
+    )
     def test_inconsistent_mean_variance_settings_are_rejected(self, settings, message):
         with pytest.raises(ValidationError, match=message):
             MeanVarianceConfig(**settings)

@@ -42,7 +42,9 @@ class TestPortfolioConstructor:
         for symbol in ("AAPL", "XOM"):
             res = GarchSpec().model(100 * returns[symbol].iloc[-1000:].to_numpy()).fit(disp="off")
             variance = res.forecast(horizon=1, reindex=False).variance.to_numpy()[-1, 0]
-            assert_allclose(diag.loc[symbol, "garch_vol"], np.sqrt(variance * 252) / 100, rtol=1e-12)
+            assert_allclose(
+                diag.loc[symbol, "garch_vol"], np.sqrt(variance * 252) / 100, rtol=1e-12
+            )
         assert set(diag["vol_source"]) == {"garch_fit"}
         # October 2008: forecast vol is far above 15%, so the vol target sets the scale.
         assert decision.bound == "target_vol" and decision.scale < 0.6
@@ -69,9 +71,12 @@ class TestPortfolioConstructor:
         with pytest.raises(LookAheadError, match="after as_of"):
             PortfolioConstructor().construct(_returns(), EMPTY, None, CRISIS - pd.Timedelta(days=1))
 
-    def test_unsorted_returns_are_refused(self):
+    def test_unsorted_returns_and_repeated_symbols_are_refused(self):
         with pytest.raises(ValueError, match="increasing and unique"):
             PortfolioConstructor().construct(_returns().iloc[::-1], EMPTY, None, CRISIS)
+        twice = _returns(n_assets=2).iloc[:, [0, 0, 1]]
+        with pytest.raises(ValueError, match="columns must be unique"):
+            PortfolioConstructor().construct(twice, EMPTY, None, CRISIS)
 
     def test_earlier_decisions_do_not_depend_on_later_data(self):
         dates = pd.to_datetime(["2005-01-31", "2005-02-28", "2005-03-31"])
@@ -96,7 +101,8 @@ class TestPortfolioConstructor:
 
         again = constructor.construct(returns.loc[:early], EMPTY, None, early)
         fresh = _constructor(risk={"garch": {"refit_every": 12}}).construct(
-            returns.loc[:early], EMPTY, None, early)
+            returns.loc[:early], EMPTY, None, early
+        )
 
         assert any(n.event == "state_reset" for n in again.notes)
         pd.testing.assert_series_equal(again.weights, fresh.weights)
@@ -127,11 +133,15 @@ class TestPortfolioConstructor:
     def test_small_changes_are_not_traded_while_limits_hold(self):
         returns = _returns(pd.Timestamp("2005-06-30"), 6)
         loose = {"target_vol": 0.5, "max_var": 0.1}
-        first = _constructor(risk=loose).construct(returns.iloc[:-1], EMPTY, None, returns.index[-2])
+        first = _constructor(risk=loose).construct(
+            returns.iloc[:-1], EMPTY, None, returns.index[-2]
+        )
         banded = _constructor(risk={**loose, "rebalance_band": 0.05}).construct(
-            returns, first.weights, None, returns.index[-1])
+            returns, first.weights, None, returns.index[-1]
+        )
         free = _constructor(risk={**loose, "min_trade": 0.0}).construct(
-            returns, first.weights, None, returns.index[-1])
+            returns, first.weights, None, returns.index[-1]
+        )
 
         pd.testing.assert_series_equal(banded.weights, first.weights)
         assert not np.allclose(free.weights, first.weights)
@@ -156,23 +166,32 @@ class TestPortfolioConstructor:
 
         assert_allclose(plain.diagnostics["tilt"].to_numpy(dtype=float), 1.0)
         assert tilted.diagnostics.loc["AAPL", "tilt"] > 1.0
-        share = lambda d: d.weights["AAPL"] / d.weights.sum()  # noqa: E731
+        share = lambda d: d.weights["AAPL"] / d.weights.sum()
         assert share(tilted) > share(plain)
 
     def test_mean_variance_is_used_when_configured(self):
         returns = _returns(n_assets=6)
         decision = _constructor(allocation={"method": "mean_variance"}).construct(
-            returns, EMPTY, None, CRISIS)
-        expected = MeanVarianceAllocator("min_volatility", max_weight=0.25).fit(
-            returns.iloc[-252:]).weights_
+            returns, EMPTY, None, CRISIS
+        )
+        expected = (
+            MeanVarianceAllocator("min_volatility", max_weight=0.25)
+            .fit(returns.iloc[-252:])
+            .weights_
+        )
 
-        assert_allclose(decision.diagnostics["base_weight"].to_numpy(dtype=float),
-                        expected.to_numpy(), atol=1e-8)
+        assert_allclose(
+            decision.diagnostics["base_weight"].to_numpy(dtype=float),
+            expected.to_numpy(),
+            atol=1e-8,
+        )
 
     def test_failed_mean_variance_falls_back_to_hrp_and_says_so(self):
         returns = _returns(n_assets=6)
-        config = {"method": "mean_variance",
-                  "mean_variance": {"objective": "efficient_return", "target_return": 50.0}}
+        config = {
+            "method": "mean_variance",
+            "mean_variance": {"objective": "efficient_return", "target_return": 50.0},
+        }
 
         decision = _constructor(allocation=config).construct(returns, EMPTY, None, CRISIS)
 
@@ -205,6 +224,22 @@ class TestPortfolioConstructor:
         assert decision.vol <= 0.15 + 1e-9
         assert any(e["event"] == "portfolio_constructed" for e in logs)
 
+    def test_an_asset_without_any_vol_estimate_is_not_held(self):
+        class NoVolForAAPL(GarchVolatility):
+            def forecast(self, returns):
+                result = super().forecast(returns)
+                result.vol["AAPL"] = np.nan
+                return result
+
+        returns = _returns(n_assets=4)
+        decision = PortfolioConstructor(volatility=NoVolForAAPL()).construct(
+            returns, EMPTY, None, CRISIS
+        )
+
+        assert decision.weights["AAPL"] == 0 and decision.weights.sum() > 0
+        assert decision.diagnostics.loc["AAPL", "excluded"] == "no usable vol estimate"
+        assert np.isfinite(decision.vol) and decision.vol <= 0.15 + 1e-9
+
     def test_no_investable_asset_gives_an_all_cash_decision(self):
         returns = synthetic_returns(40, 3)
         current = pd.Series({"S0": 0.5})
@@ -216,16 +251,33 @@ class TestPortfolioConstructor:
 
 
 class TestPortfolioConfig:
-    @pytest.mark.parametrize("data, line", [
-        ({"risk": {"target_vol": 0}}, "risk.target_vol: must be > 0"),
-        ({"risk": {"garch": {"flavor": "gjr"}}}, "risk.garch.flavor: unknown key"),
-        ({"risk": {"garch": {"window": 300, "min_obs": 400}}}, "risk.garch.min_obs: must be <= window"),
-        ({"risk": {"garch": {"window": 200, "min_obs": 100}}}, "risk.garch.window: must be >= allocation.lookback"),
-        ({"allocation": {"mean_variance": {"objective": "efficient_risk"}}},
-         "allocation.mean_variance.target_volatility: required by objective efficient_risk"),
-        ({"allocation": {"mean_variance": {"sector_map": {"A": "x"}, "sector_upper": {"x": 2}}}},
-         "allocation.mean_variance.sector_upper.x: must be within [0, 1]"),
-    ])
+    @pytest.mark.parametrize(
+        "data, line",
+        [
+            ({"risk": {"target_vol": 0}}, "risk.target_vol: must be > 0"),
+            ({"risk": {"garch": {"flavor": "gjr"}}}, "risk.garch.flavor: unknown key"),
+            (
+                {"risk": {"garch": {"window": 300, "min_obs": 400}}},
+                "risk.garch.min_obs: must be <= window",
+            ),
+            (
+                {"risk": {"garch": {"window": 200, "min_obs": 100}}},
+                "risk.garch.window: must be >= allocation.lookback",
+            ),
+            (
+                {"allocation": {"mean_variance": {"objective": "efficient_risk"}}},
+                "allocation.mean_variance.target_volatility: required by objective efficient_risk",
+            ),
+            (
+                {
+                    "allocation": {
+                        "mean_variance": {"sector_map": {"A": "x"}, "sector_upper": {"x": 2}}
+                    }
+                },
+                "allocation.mean_variance.sector_upper.x: must be within [0, 1]",
+            ),
+        ],
+    )
     def test_errors_name_the_dotted_key(self, data, line):
         with pytest.raises(PortfolioConfigError) as info:
             load_portfolio_config(data)
@@ -237,7 +289,9 @@ class TestPortfolioConfig:
             load_portfolio_config({"risk": {"target_vol": -1, "max_weight": 2}})
 
         assert str(info.value).splitlines() == [
-            "risk.target_vol: must be > 0", "risk.max_weight: must be <= 1"]
+            "risk.target_vol: must be > 0",
+            "risk.max_weight: must be <= 1",
+        ]
 
     def test_empty_mapping_gives_the_defaults(self):
         cfg = load_portfolio_config({})

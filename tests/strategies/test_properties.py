@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from strategies.portfolio import PortfolioConstructor
 from strategies.portfolio_config import load_portfolio_config
-from strategies.risk import GarchVolatility, Limits, RiskModel, cap_weights, scale_to_limits
+from strategies.risk import (
+    GarchVolatility,
+    Limits,
+    RiskModel,
+    cap_weights,
+    scale_to_limits,
+)
 
 CORRUPTIONS = ["nan", "inf", "constant", "duplicate", "short", "crash", "huge", "garch_fails"]
 
@@ -32,7 +38,7 @@ def returns_frames(draw) -> tuple[pd.DataFrame, set[str]]:
     vols = rng.uniform(0.002, 0.05, n_assets)
     x = (0.5 * rng.standard_normal((n_obs, 1)) + rng.standard_normal((n_obs, n_assets))) * vols
     if n_obs:
-        pick = lambda: int(rng.integers(n_assets))  # noqa: E731
+        pick = lambda: int(rng.integers(n_assets))
         if "nan" in corruptions:
             x[rng.random(x.shape) < rng.uniform(0.01, 0.6)] = np.nan
         if "inf" in corruptions:
@@ -51,19 +57,24 @@ def returns_frames(draw) -> tuple[pd.DataFrame, set[str]]:
     return pd.DataFrame(x, index=index, columns=[f"A{i}" for i in range(n_assets)]), corruptions
 
 
-limits_settings = st.fixed_dictionaries({
-    "target_vol": st.floats(0.02, 0.6),
-    "max_weight": st.floats(0.05, 1.0),
-    "max_gross": st.floats(0.2, 1.5),
-    "max_var": st.one_of(st.none(), st.floats(0.002, 0.05)),
-    "max_cvar": st.one_of(st.none(), st.floats(0.003, 0.08)),
-    "min_trade": st.floats(0.0, 0.01),
-    "rebalance_band": st.floats(0.0, 0.05),
-    "var": st.fixed_dictionaries({
-        "method": st.sampled_from(["historical", "parametric", "monte_carlo"]),
-        "lookback": st.just(100), "n_sims": st.just(500),
-    }),
-})
+limits_settings = st.fixed_dictionaries(
+    {
+        "target_vol": st.floats(0.02, 0.6),
+        "max_weight": st.floats(0.05, 1.0),
+        "max_gross": st.floats(0.2, 1.5),
+        "max_var": st.one_of(st.none(), st.floats(0.002, 0.05)),
+        "max_cvar": st.one_of(st.none(), st.floats(0.003, 0.08)),
+        "min_trade": st.floats(0.0, 0.01),
+        "rebalance_band": st.floats(0.0, 0.05),
+        "var": st.fixed_dictionaries(
+            {
+                "method": st.sampled_from(["historical", "parametric", "monte_carlo"]),
+                "lookback": st.just(100),
+                "n_sims": st.just(500),
+            }
+        ),
+    }
+)
 
 held_weights = st.dictionaries(
     st.sampled_from(["A0", "A1", "A2", "A3", "A4", "GONE"]),
@@ -80,16 +91,25 @@ def _forecasts(symbols, rng) -> pd.DataFrame:
 
 class TestConstructInvariants:
     @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(frame=returns_frames(), risk=limits_settings, held=held_weights,
-           with_forecasts=st.booleans(), method=st.sampled_from(["hrp", "mean_variance"]))
+    @given(
+        frame=returns_frames(),
+        risk=limits_settings,
+        held=held_weights,
+        with_forecasts=st.booleans(),
+        method=st.sampled_from(["hrp", "mean_variance"]),
+    )
     def test_any_input_gives_a_valid_book(self, frame, risk, held, with_forecasts, method):
         returns, corruptions = frame
-        config = load_portfolio_config({
-            "allocation": {"method": method, "lookback": 60, "min_history": 20},
-            "risk": {**risk, "garch": {"window": 120, "min_obs": 60}},
-        })
+        config = load_portfolio_config(
+            {
+                "allocation": {"method": method, "lookback": 60, "min_history": 20},
+                "risk": {**risk, "garch": {"window": 120, "min_obs": 60}},
+            }
+        )
         fitter = {"fit_many": _garch_fails} if "garch_fails" in corruptions else {}
-        constructor = PortfolioConstructor(config, volatility=GarchVolatility(config.risk.garch, **fitter))
+        constructor = PortfolioConstructor(
+            config, volatility=GarchVolatility(config.risk.garch, **fitter)
+        )
         rng = np.random.default_rng(len(returns))
         forecasts = _forecasts(returns.columns, rng) if with_forecasts else None
         as_of = returns.index[-1] if len(returns) else pd.Timestamp("2021-06-30")
@@ -125,8 +145,13 @@ class TestLimitKernels:
         assert abs(capped.sum() - expected_total) <= 1e-9 * max(1.0, w.sum())
 
     @settings(max_examples=200, deadline=None)
-    @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 6), target=st.floats(0.01, 1.0),
-           gross=st.floats(0.1, 2.0), max_var=st.floats(0.001, 0.1))
+    @given(
+        seed=st.integers(0, 2**32 - 1),
+        n=st.integers(1, 6),
+        target=st.floats(0.01, 1.0),
+        gross=st.floats(0.1, 2.0),
+        max_var=st.floats(0.001, 0.1),
+    )
     def test_scaling_meets_every_limit_and_keeps_the_shape(self, seed, n, target, gross, max_var):
         rng = np.random.default_rng(seed)
         a = rng.normal(0, 0.02, (n, n))

@@ -17,6 +17,7 @@ from strategies.risk import (
     Limits,
     RiskConfig,
     RiskModel,
+    VaRConfig,
     apply_trade_filters,
     build_risk_model,
     cap_weights,
@@ -118,7 +119,9 @@ def _failing_fit_many(tasks):
 
 def _unconverged_fit_many(tasks):
     fits = fit_many(tasks)
-    return [type(f)(f.params, f.variance, False, f.loglikelihood, f.nobs, f.iterations) for f in fits]
+    return [
+        type(f)(f.params, f.variance, False, f.loglikelihood, f.nobs, f.iterations) for f in fits
+    ]
 
 
 class TestGarchVolatility:
@@ -131,8 +134,12 @@ class TestGarchVolatility:
             sources.append(list(forecast.source))
             windows.append((end, forecast))
 
-        assert sources == [["garch_fit"] * 2, ["garch_filter"] * 2, ["garch_filter"] * 2,
-                           ["garch_fit"] * 2]
+        assert sources == [
+            ["garch_fit"] * 2,
+            ["garch_filter"] * 2,
+            ["garch_filter"] * 2,
+            ["garch_fit"] * 2,
+        ]
         params = fit_garch(100 * returns.iloc[500:1000, 0].to_numpy(), vol.spec).params
         expected = filter_garch(100 * returns.iloc[542:1042, 0].to_numpy(), vol.spec, params)
         assert_allclose(windows[2][1].vol.iloc[0], np.sqrt(expected) / 100, rtol=1e-12)
@@ -163,11 +170,15 @@ class TestGarchVolatility:
         second = vol.forecast(returns)
 
         assert first.fallback["AAPL"] == "garch_failed (LinAlgError: forced failure)"
-        assert_allclose(first.vol["AAPL"], np.sqrt(ewma_variance(returns.iloc[-1000:, 0].to_numpy())))
+        assert_allclose(
+            first.vol["AAPL"], np.sqrt(ewma_variance(returns.iloc[-1000:, 0].to_numpy()))
+        )
         assert list(second.source) == ["garch_fit", "garch_fit"]
 
     def test_unconverged_fit_falls_back_to_ewma(self):
-        forecast = GarchVolatility(fit_many=_unconverged_fit_many).forecast(sp500_returns().iloc[:1500, :1])
+        forecast = GarchVolatility(fit_many=_unconverged_fit_many).forecast(
+            sp500_returns().iloc[:1500, :1]
+        )
 
         assert forecast.fallback == {"AAPL": "garch_not_converged"}
 
@@ -220,7 +231,10 @@ class TestTailMeasures:
 
     def test_scenario_measures_scale_with_exposure(self):
         scenarios, w = synthetic_returns(500, 3).to_numpy(), np.array([0.5, 0.3, 0.2])
-        base, half = scenario_var_cvar(scenarios, w, 0.99), scenario_var_cvar(scenarios, 0.5 * w, 0.99)
+        base, half = (
+            scenario_var_cvar(scenarios, w, 0.99),
+            scenario_var_cvar(scenarios, 0.5 * w, 0.99),
+        )
 
         assert_allclose([half.var, half.cvar], [0.5 * base.var, 0.5 * base.cvar], rtol=1e-12)
 
@@ -261,8 +275,7 @@ class TestRiskModel:
     def test_vol_is_annualised_garch_vols_through_the_correlation(self):
         window = synthetic_returns(400, 3).to_numpy()
         daily = np.array([0.01, 0.02, 0.015])
-        model = build_risk_model(daily, window, window, method="parametric", confidence=0.95,
-                                 lookback=250, n_sims=100, seed=0, periods_per_year=252)
+        model = build_risk_model(daily, window, window, VaRConfig(method="parametric"))
         w = np.array([0.2, 0.3, 0.5])
         cov = np.outer(daily, daily) * np.corrcoef(window, rowvar=False)
 
@@ -271,9 +284,7 @@ class TestRiskModel:
     def test_historical_scenarios_are_the_last_complete_rows(self):
         history = synthetic_returns(600, 2).to_numpy(copy=True)
         history[-3, 1] = np.nan
-        model = build_risk_model(np.array([0.01, 0.01]), history[-200:], history,
-                                 method="historical", confidence=0.95, lookback=500, n_sims=1,
-                                 seed=0, periods_per_year=252)
+        model = build_risk_model(np.array([0.01, 0.01]), history[-200:], history, VaRConfig())
 
         assert model.scenarios.shape == (499, 2)
         assert_allclose(model.scenarios[-1], history[-1])
@@ -360,8 +371,9 @@ class TestLimits:
 
 class TestTradeFilters:
     def test_small_changes_keep_current_weights_and_large_ones_trade(self):
-        out = apply_trade_filters(np.array([0.30, 0.2005, 0.1]), np.array([0.2, 0.2, 0.1]),
-                                  min_trade=0.001)
+        out = apply_trade_filters(
+            np.array([0.30, 0.2005, 0.1]), np.array([0.2, 0.2, 0.1]), min_trade=0.001
+        )
 
         assert_allclose(out, [0.30, 0.2, 0.1])
 
@@ -372,14 +384,23 @@ class TestTradeFilters:
         assert_allclose(apply_trade_filters(target, current, min_trade=0, band=0.005), target)
 
     def test_forced_entries_always_trade(self):
-        out = apply_trade_filters(np.array([0.0, 0.5]), np.array([0.0005, 0.5004]),
-                                  min_trade=0.001, band=0.01, forced=np.array([True, False]))
+        out = apply_trade_filters(
+            np.array([0.0, 0.5]),
+            np.array([0.0005, 0.5004]),
+            min_trade=0.001,
+            band=0.01,
+            forced=np.array([True, False]),
+        )
 
         assert_allclose(out, [0.0, 0.5004])
 
     def test_buys_only_mode_never_keeps_a_weight_above_target(self):
-        out = apply_trade_filters(np.array([0.2, 0.2]), np.array([0.2005, 0.1995]),
-                                  min_trade=0.001, skip_small_sells=False)
+        out = apply_trade_filters(
+            np.array([0.2, 0.2]),
+            np.array([0.2005, 0.1995]),
+            min_trade=0.001,
+            skip_small_sells=False,
+        )
 
         assert_allclose(out, [0.2, 0.1995])
 
@@ -388,8 +409,17 @@ class TestRiskConfig:
     def test_defaults_are_the_documented_ones(self):
         cfg = RiskConfig()
 
-        assert (cfg.target_vol, cfg.max_gross, cfg.max_weight, cfg.max_var) == (0.15, 1.0, 0.25, 0.025)
-        assert (cfg.garch.flavour, cfg.garch.distribution, cfg.garch.refit_every) == ("garch", "normal", 1)
+        assert (cfg.target_vol, cfg.max_gross, cfg.max_weight, cfg.max_var) == (
+            0.15,
+            1.0,
+            0.25,
+            0.025,
+        )
+        assert (cfg.garch.flavour, cfg.garch.distribution, cfg.garch.refit_every) == (
+            "garch",
+            "normal",
+            1,
+        )
         assert (cfg.var.method, cfg.var.confidence) == ("historical", 0.95)
 
     def test_is_frozen_and_forbids_unknown_keys(self):
@@ -397,6 +427,10 @@ class TestRiskConfig:
             RiskConfig(target_vole=0.1)
         with pytest.raises(ValidationError):
             RiskConfig().target_vol = 0.2  # type: ignore[misc]
+
+    def test_false_switches_a_tail_limit_off(self):
+        assert RiskConfig(max_var=False, max_cvar=0.04).max_var is None
+        assert RiskConfig(max_cvar=False).max_cvar is None
 
     def test_garch_min_obs_cannot_exceed_the_window(self):
         with pytest.raises(ValidationError, match="min_obs: must be <= window"):
