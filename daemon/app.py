@@ -70,6 +70,7 @@ class App:
 
     def close(self, status: str) -> None:
         """Flush, record how the run ended, close the database."""
+        self.trader.strategy.close()
         self.recorder.close()
         self.store.finish_run(self.run_id, status, datetime.now(UTC))
         self.store.close()
@@ -168,7 +169,7 @@ def build_app(
     """
     log = structlog.get_logger(component="app")
     market = config.market
-    strategy = strategy or build_strategy(config.strategy)
+    strategy = strategy or build_strategy(config.strategy, config.allocation, config.risk)
     warmup = max(strategy.warmup_bars, 1)
     store = Store.open(db_path or config.run.db_path)
     try:

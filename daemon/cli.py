@@ -101,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--run", help="run id (default: the most recent)")
     status.add_argument("--json", action="store_true")
 
+    risk = sub.add_parser("risk", help="the latest risk decision (vol, VaR, CVaR, binding limit) and the limits")
+    _common(risk)
+    risk.add_argument("--run", help="run id (default: the most recent with risk rows)")
+    risk.add_argument("--json", action="store_true")
+
+    doctor = sub.add_parser("doctor", help="check config, credentials, sources, lake and database; exit 1 on problems")
+    _common(doctor)
+    doctor.add_argument("--json", action="store_true")
+
     for name, helptext in (("train", "train a forecaster (see docs/models.md)"), ("tune", "hyperparameter search")):
         extra = sub.add_parser(name, help=helptext, add_help=False)
         extra.add_argument("rest", nargs=argparse.REMAINDER)
@@ -185,28 +194,48 @@ def cmd_job(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from daemon.status import collect_status, render_status
+def _report(args: argparse.Namespace, collect, render) -> int:  # noqa: ANN001
+    """Open the database read-only (safe beside a running daemon), collect, print."""
     from state.store import Store
 
-    db = args.db
-    if db is None:
-        config = _load(args)
-        db = str(config.run.db_path)
+    db = args.db or str(_load(args).run.db_path)
     try:
         store = Store.open(db, readonly=True)
     except FileNotFoundError:
         print(f"tradingd: no database at {db} (has the daemon run yet?)", file=sys.stderr)
         return 1
     try:
-        status = collect_status(store, args.run)
+        report = collect(store, args.run)
     except LookupError as exc:
         print(f"tradingd: {exc}", file=sys.stderr)
         return 1
     finally:
         store.close()
-    print(render_status(status, as_json=args.json))
+    print(render(report, as_json=args.json))
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from daemon.status import collect_status, render_status
+
+    return _report(args, collect_status, render_status)
+
+
+def cmd_risk(args: argparse.Namespace) -> int:
+    from daemon.status import collect_risk, render_risk
+
+    return _report(args, collect_risk, render_risk)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from daemon.doctor import render_checks, run_checks
+
+    config = _load(args)
+    _setup_logging(args, config)
+    path = args.config or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).exists() else None)
+    checks = run_checks(config, path, Path(args.db) if args.db else config.run.db_path)
+    print(render_checks(checks, as_json=args.json))
+    return 1 if any(c.level == "error" for c in checks) else 0
 
 
 def cmd_models(command: str, rest: list[str]) -> int:
@@ -225,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_models(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"run": cmd_run, "backtest": cmd_backtest, "job": cmd_job, "status": cmd_status}
+    commands = {"run": cmd_run, "backtest": cmd_backtest, "job": cmd_job, "status": cmd_status, "risk": cmd_risk,
+                "doctor": cmd_doctor}
     try:
         return commands[args.command](args)
     except InputError as exc:  # config, arguments, or values that only show once data loads

@@ -23,7 +23,10 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from brokers.config import BrokerConfig
 from daemon.feeds.config import FeedsConfig
 from daemon.settings import Section
+from strategies.allocation.config import AllocationConfig
 from strategies.config import StrategyConfig
+from strategies.portfolio_config import format_validation_error
+from strategies.risk.config import RiskConfig
 
 __all__ = [
     "JOB_NAMES",
@@ -179,6 +182,8 @@ class Config(Section):
     strategy: StrategyConfig = StrategyConfig()
     jobs: dict[str, JobConfig] = Field(default_factory=_default_jobs)
     feeds: FeedsConfig = FeedsConfig()
+    allocation: AllocationConfig = AllocationConfig()
+    risk: RiskConfig = RiskConfig()
     bus: BusConfig = BusConfig()
     logging: LoggingConfig = LoggingConfig()
     store: StoreConfig = StoreConfig()
@@ -198,6 +203,12 @@ class Config(Section):
                 merged[name] = spec
             return merged
         return value
+
+    @model_validator(mode="after")
+    def _risk_window(self) -> Config:
+        if self.risk.garch.window < self.allocation.lookback:
+            raise ValueError("risk.garch.window: must be >= allocation.lookback")
+        return self
 
     @model_validator(mode="after")
     def _crons(self) -> Config:
@@ -243,7 +254,7 @@ def _format_error(path: Path, error: dict[str, Any], raw: dict[str, Any]) -> str
     message = error["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
-    if message.startswith("jobs."):  # the validator already names the key
+    if message.startswith(("jobs.", "risk.")):  # the validator already names the key
         return f"{path}: {message}"
     return f"{path}: {key}: {message}"
 
@@ -278,4 +289,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         return Config.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ConfigError(_format_error(source, first, raw)) from None
+        if first["type"] == "extra_forbidden" or str(first["msg"]).startswith("Value error, jobs."):
+            raise ConfigError(_format_error(source, first, raw)) from None
+        # "risk.target_vol: must be > 0": comparisons read as the rule, keys as in TOML.
+        raise ConfigError(f"{source}: {format_validation_error(exc)[0]}") from None

@@ -18,6 +18,7 @@ __all__ = [
     "BarsClosed",
     "Event",
     "FeedExhausted",
+    "ForecastReady",
     "FundamentalsUpdated",
     "JobFailed",
     "JobFinished",
@@ -27,6 +28,7 @@ __all__ = [
     "OrderRejected",
     "OrderSubmitted",
     "PortfolioMarked",
+    "RiskAssessed",
     "TargetWeightsSet",
     "TextsReceived",
     "freeze",
@@ -101,6 +103,48 @@ class FundamentalsUpdated(DataReceived):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TextsReceived(DataReceived):
     """New news articles or social posts and comments, for sentiment scoring."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForecastReady(Event):
+    """A model's per-symbol forecast of forward returns, made at ``ts``.
+
+    ``quantiles``: (N, Q) forecast return quantiles at ``levels`` (e.g. 0.1, 0.5, 0.9)
+    over ``horizon`` trading days, rows aligned with ``symbols``. ``model`` names the
+    checkpoint that made it.
+    """
+
+    symbols: tuple[str, ...]
+    levels: tuple[float, ...]
+    quantiles: np.ndarray
+    horizon: int
+    model: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskAssessed(Event):
+    """Why a target looks as it does: the risk forecast and which limit bound.
+
+    ``vol``: annualised forecast volatility of the final weights; ``var`` / ``cvar``:
+    one-day loss fractions at ``confidence`` by ``var_method``; ``scale``: the exposure
+    multiplier the limits applied; ``bound``: target_vol | max_var | max_cvar |
+    max_gross | none. ``weights``/``diagnostics``/``notes``/``limits`` are JSON text.
+    """
+
+    bar_ts: datetime
+    strategy: str
+    vol: float
+    var: float
+    cvar: float
+    var_method: str
+    confidence: float
+    scale: float
+    bound: str
+    gross: float
+    limits: str
+    weights: str
+    diagnostics: str
+    notes: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -106,10 +106,11 @@ async def rebalance(ctx: JobContext) -> JobOutcome:
     if ctx.stale:
         ctx.stale = False
         _log.info("trading_resumed_fresh_prices", newest_bar=last_bar.isoformat() if last_bar else None)
-    event, detail = await ctx.offload(ctx.trader.decide)
-    if event is None:
+    events, detail = await ctx.offload(ctx.trader.decide)
+    if not events:
         return JobOutcome(detail, routine=True)
-    await ctx.emit(event)
+    for event in events:
+        await ctx.emit(event)
     return JobOutcome(detail)
 
 

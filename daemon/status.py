@@ -129,3 +129,69 @@ def render_status(status: dict[str, Any], as_json: bool = False) -> str:
          ("error", "error", "")],
     )
     return "\n".join(out)
+
+
+def collect_risk(store: Store, run_id: str | None = None) -> dict[str, Any]:
+    """The latest ``risk`` row of a run (default: the newest run that has one) and its limits."""
+    if run_id is None:
+        rows = store.rows(
+            "select r.run_id from risk r join runs u using (run_id) order by u.started_at desc, r.ts desc limit 1"
+        )
+        if not rows:
+            raise LookupError("no risk rows yet (the `portfolio` strategy records one per decision)")
+        run_id = rows[0]["run_id"]
+    rows = store.rows("select * from risk where run_id = ? order by ts desc limit 1", (run_id,))
+    if not rows:
+        raise LookupError(f"run {run_id!r} has no risk rows")
+    row = rows[0]
+    for key in ("limits", "weights", "diagnostics", "notes"):
+        row[key] = json.loads(row[key]) if row[key] else None
+    count = store.rows("select count(*) as n from risk where run_id = ?", (run_id,))[0]["n"]
+    return {"run_id": run_id, "decisions": count, "latest": row}
+
+
+def render_risk(report: dict[str, Any], as_json: bool = False) -> str:
+    if as_json:
+        return json.dumps(report, indent=2, default=str)
+    row, limits = report["latest"], report["latest"]["limits"] or {}
+
+    def fmt(value: Any, spec: str) -> str:
+        return "off" if value is None or value is False else format(value, spec)
+
+    out = [
+        f"run        {report['run_id']}  ({report['decisions']} decisions recorded)",
+        f"decided    {row['ts']}  on the bar of {row['bar_ts']}  ({row['strategy']})",
+        f"forecast   vol {row['vol']:.2%} (annualised)  VaR {row['var']:.2%}  CVaR {row['cvar']:.2%}"
+        f"  ({row['var_method']}, {row['confidence']:.0%}, one day)",
+        f"scaling    x{row['scale']:.4f}  bound by: {row['bound']}  gross {row['gross']:.2%}",
+        "limits     "
+        + "  ".join(
+            [
+                f"target_vol {fmt(limits.get('target_vol'), '.2%')}",
+                f"max_var {fmt(limits.get('max_var'), '.2%')}",
+                f"max_cvar {fmt(limits.get('max_cvar'), '.2%')}",
+                f"max_gross {fmt(limits.get('max_gross'), '.0%')}",
+                f"max_weight {fmt(limits.get('max_weight'), '.0%')}",
+            ]
+        ),
+        f"model      {limits.get('allocation', '-')} allocation, {limits.get('garch', '-')} volatility",
+        "weights",
+    ]
+    diagnostics = row["diagnostics"] or {}
+    entries = sorted((row["weights"] or {}).items(), key=lambda kv: -kv[1])
+    table = [
+        {
+            "symbol": symbol,
+            "weight": weight,
+            "base": (diagnostics.get(symbol) or {}).get("base_weight"),
+            "garch_vol": (diagnostics.get(symbol) or {}).get("garch_vol"),
+            "note": (diagnostics.get(symbol) or {}).get("fallback") or (diagnostics.get(symbol) or {}).get("excluded"),
+        }
+        for symbol, weight in entries
+    ]
+    out += _table(table, [("symbol", "symbol", ""), ("weight", "weight", ".2%"), ("base", "HRP/MV", ".2%"),
+                          ("garch_vol", "vol (ann.)", ".2%"), ("note", "note", "")])
+    if row["notes"]:
+        out.append("notes")
+        out += [f"  {n}" for n in row["notes"]]
+    return "\n".join(out)

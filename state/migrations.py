@@ -142,5 +142,38 @@ def _v1_core(db: Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_core,)
+def _v2_risk(db: Database) -> None:
+    """Why the portfolio looks as it does: one row per decision of a risk-managed strategy."""
+    db["risk"].create(
+        {
+            "run_id": str,
+            "ts": str,  # decision time
+            "bar_ts": str,
+            "strategy": str,
+            "vol": float,  # annualised forecast vol of the final weights
+            "var": float,  # one-day loss fraction
+            "cvar": float,
+            "var_method": str,
+            "confidence": float,
+            "scale": float,  # exposure multiplier the limits applied
+            "bound": str,  # target_vol | max_var | max_cvar | max_gross | none
+            "gross": float,
+            "limits": str,  # JSON: the limits in force
+            "weights": str,  # JSON: symbol -> final weight
+            "diagnostics": str,  # JSON: symbol -> base weight, tilt, garch vol, fallback, exclusion
+            "notes": str,  # JSON list
+        },
+        pk=("run_id", "ts"),
+        foreign_keys=[("run_id", "runs", "run_id")],
+    )
+    db.create_view(
+        "latest_risk",
+        """
+        select r.* from risk r join latest_run lr using (run_id)
+        order by r.ts desc limit 1
+        """,
+    )
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_core, _v2_risk)
 SCHEMA_VERSION = len(MIGRATIONS)

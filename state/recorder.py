@@ -23,6 +23,7 @@ from daemon.events import (
     OrderRejected,
     OrderSubmitted,
     PortfolioMarked,
+    RiskAssessed,
     TargetWeightsSet,
 )
 from state.store import Batch, Store, iso
@@ -77,6 +78,7 @@ class Recorder:
             OrderCancelled: self._on_cancelled,
             PortfolioMarked: self._on_marked,
             TargetWeightsSet: self._on_targets,
+            RiskAssessed: self._on_risk,
             JobFinished: self._on_job,
             JobFailed: self._on_job,
         }
@@ -162,6 +164,14 @@ class Recorder:
         ts, bar_ts = iso(e.ts), iso(e.bar_ts)
         self._batch.targets.extend(
             (self._run_id, ts, bar_ts, s, float(w), e.strategy) for s, w in zip(e.symbols, e.weights, strict=True)
+        )
+
+    def _on_risk(self, e: RiskAssessed) -> None:
+        self._batch.risk.append(
+            (
+                self._run_id, iso(e.ts), iso(e.bar_ts), e.strategy, e.vol, e.var, e.cvar, e.var_method,
+                e.confidence, e.scale, e.bound, e.gross, e.limits, e.weights, e.diagnostics, e.notes,
+            )
         )
 
     def _on_job(self, e: JobFinished | JobFailed) -> None:

@@ -57,11 +57,12 @@ class Batch:
     equity: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     jobs: list[tuple[Any, ...]] = field(default_factory=list)
     targets: list[tuple[Any, ...]] = field(default_factory=list)
+    risk: list[tuple[Any, ...]] = field(default_factory=list)
     last_event_at: str | None = None
 
     def __bool__(self) -> bool:
         return bool(
-            self.orders or self.fills or self.positions or self.equity or self.jobs or self.targets
+            self.orders or self.fills or self.positions or self.equity or self.jobs or self.targets or self.risk
         )
 
 
@@ -120,6 +121,12 @@ values (?, ?, ?, ?, ?, ?, ?)
 _TARGET_UPSERT = """
 insert or replace into targets (run_id, ts, bar_ts, symbol, weight, strategy)
 values (?, ?, ?, ?, ?, ?)
+"""
+
+_RISK_UPSERT = """
+insert or replace into risk (run_id, ts, bar_ts, strategy, vol, var, cvar, var_method, confidence,
+                             scale, bound, gross, limits, weights, diagnostics, notes)
+values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
@@ -280,6 +287,8 @@ class Store:
                 conn.executemany(_JOB_INSERT, batch.jobs)
             if batch.targets:
                 conn.executemany(_TARGET_UPSERT, batch.targets)
+            if batch.risk:
+                conn.executemany(_RISK_UPSERT, batch.risk)
             conn.execute(
                 "update runs set last_event_at = coalesce(?, last_event_at), heartbeat_at = ? where run_id = ?",
                 (batch.last_event_at, iso(datetime.now(UTC)), run_id),

@@ -36,6 +36,13 @@ class Strategy:
         """Target fractions of equity by symbol; ``None`` means "no change now"."""
         raise NotImplementedError
 
+    def last_assessment(self) -> dict[str, object] | None:
+        """Risk numbers behind the last target (``RiskAssessed`` fields), if the strategy has any."""
+        return None
+
+    def close(self) -> None:
+        """Release resources (worker processes) at the end of a run."""
+
 
 class InverseVol(Strategy):
     """Weights proportional to 1 / trailing return std (floored), over complete windows.
@@ -92,8 +99,14 @@ class HRP(Strategy):
         return {str(s): float(w) for s, w in weights.items()}
 
 
-def build_strategy(config: StrategyConfig) -> Strategy:
-    """The strategy named by ``strategy.name``, with its table's parameters."""
+def build_strategy(config: StrategyConfig, allocation=None, risk=None) -> Strategy:  # noqa: ANN001
+    """The strategy named by ``strategy.name``, with its tables' parameters."""
+    if config.name == "portfolio":
+        from strategies.allocation.config import AllocationConfig
+        from strategies.managed import ManagedPortfolio
+        from strategies.risk.config import RiskConfig
+
+        return ManagedPortfolio(allocation or AllocationConfig(), risk or RiskConfig())
     if config.name == "inverse_vol":
         return InverseVol(config.inverse_vol.lookback, config.inverse_vol.vol_floor)
     if config.name == "hrp":

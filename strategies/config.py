@@ -28,12 +28,17 @@ class InverseVolConfig(Section):
 class StrategyConfig(Section):
     """Which strategy trades and how often it may rebalance.
 
+    ``portfolio`` (the default) is the full construction: ``[allocation]`` (HRP or
+    mean-variance, forecast tilt) under ``[risk]`` (GARCH vol target, VaR/CVaR limits,
+    caps, trade filters). ``hrp`` and ``inverse_vol`` are plain allocators without risk
+    limits, configured by ``[strategy.hrp]`` and ``[strategy.inverse_vol]``.
+
     ``rebalance``: the strategy decides on the first bar of each new period (day, week,
     month, quarter) seen by the ``rebalance`` job; a period missed while the daemon was
     down is caught up on the next run of the job.
     """
 
-    name: Literal["hrp", "inverse_vol"] = "hrp"
+    name: Literal["portfolio", "hrp", "inverse_vol"] = "portfolio"
     rebalance: Literal["daily", "weekly", "monthly", "quarterly"] = "monthly"
     hrp: HRPConfig = HRPConfig()
     inverse_vol: InverseVolConfig = InverseVolConfig()

@@ -19,7 +19,7 @@ import structlog
 
 from daemon.bus import EventBus
 from daemon.clock import Clock
-from daemon.events import BarsClosed, TargetWeightsSet, freeze
+from daemon.events import BarsClosed, ForecastReady, PortfolioMarked, RiskAssessed, TargetWeightsSet, freeze
 from strategies.base import Strategy, Weights
 from strategies.view import MarketView, PriceHistory
 
@@ -74,6 +74,13 @@ class StrategyRunner:
 
     def attach(self, bus: EventBus) -> None:
         bus.subscribe(BarsClosed, self.on_bars, name=f"strategy:{self.strategy.name}")
+        bus.subscribe(PortfolioMarked, self.on_marked, name=f"strategy:{self.strategy.name}:marks")
+        bus.subscribe(ForecastReady, self.view.set_forecast, name=f"strategy:{self.strategy.name}:forecasts")
+
+    def on_marked(self, mark: PortfolioMarked) -> None:
+        """Keep the weights held, for strategies that trade against them (bands, turnover)."""
+        if mark.equity > 0:
+            self.view.set_weights(pd.Series(mark.qty * mark.prices / mark.equity, index=list(mark.symbols)))
 
     def on_bars(self, bar: BarsClosed) -> None:
         self.history.append(bar)
@@ -102,40 +109,45 @@ class StrategyRunner:
 
     # -- the rebalance job ---------------------------------------------------------------
 
-    def decide(self) -> tuple[TargetWeightsSet | None, str]:
+    def decide(self) -> tuple[list[RiskAssessed | TargetWeightsSet], str]:
         """Ask the strategy if a decision is due.
 
-        Returns the event to publish (or None) and a one-line outcome for the jobs table.
-        Plain synchronous code: the daemon may run it in a worker thread.
+        Returns the events to publish (none, or an optional ``RiskAssessed`` then the
+        ``TargetWeightsSet``) and a one-line outcome for the jobs table. Plain synchronous
+        code: the daemon may run it in a worker thread.
         """
         view = self.view
         if self._bar_ts is None:
-            return None, "no bars yet"
+            return [], "no bars yet"
         if self._bar_ts > self._clock.now():
             raise StrategyError(f"bar at {self._bar_ts.isoformat()} is later than the clock")
         available = len(self.history)
         need = max(self.strategy.warmup_bars, 1)
         if available < need:
-            return None, f"warming up ({available}/{need} bars)"
+            return [], f"warming up ({available}/{need} bars)"
         key = self._bar_key
         if key == self._last_key:
-            return None, "already decided this period"
+            return [], "already decided this period"
         if not self._bar_first_of_period and self._last_key is None:
-            return None, "waiting for the first bar of a period"
+            return [], "waiting for the first bar of a period"
         last_bar = self._bar_ts
         weights = self._call("target_weights", view)
         if weights is None:
-            return None, "strategy made no decision"
+            return [], "strategy made no decision"
         symbols, values = self._validate(weights)
-        event = TargetWeightsSet(
-            ts=self._clock.now(),
-            symbols=symbols,
-            weights=freeze(values),
-            strategy=self.strategy.name,
-            bar_ts=last_bar,
+        now = self._clock.now()
+        events: list[RiskAssessed | TargetWeightsSet] = []
+        assessment = self._call("last_assessment")
+        if assessment:
+            events.append(RiskAssessed(ts=now, bar_ts=last_bar, strategy=self.strategy.name, **assessment))
+        events.append(
+            TargetWeightsSet(ts=now, symbols=symbols, weights=freeze(values), strategy=self.strategy.name, bar_ts=last_bar)
         )
         self._last_key = key
-        return event, f"target set: {int((values > 0).sum())} positions, gross {values.sum():.4f}"
+        detail = f"target set: {int((values > 0).sum())} positions, gross {values.sum():.4f}"
+        if assessment:
+            detail += f", vol {assessment['vol']:.2%}, bound {assessment['bound']}"
+        return events, detail
 
     # -- hooks and checks ----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from daemon.clock import Clock
-from daemon.events import BarsClosed
+from daemon.events import BarsClosed, ForecastReady
 
 __all__ = ["LookAheadError", "MarketView", "PriceHistory"]
 
@@ -104,6 +104,28 @@ class MarketView:
     def __init__(self, history: PriceHistory, clock: Clock) -> None:
         self._history = history
         self._clock = clock
+        self._weights = pd.Series(dtype=float)
+        self._forecast: ForecastReady | None = None
+
+    # -- what the runner tells the view (from PortfolioMarked / ForecastReady) -----------
+
+    def set_weights(self, weights: pd.Series) -> None:
+        self._weights = weights
+
+    def set_forecast(self, forecast: ForecastReady) -> None:
+        self._forecast = forecast
+
+    def current_weights(self) -> pd.Series:
+        """Weights held at the last mark (fraction of equity by symbol)."""
+        return self._weights
+
+    def forecast_frame(self) -> pd.DataFrame | None:
+        """The newest forecast made by now: index symbols, columns ``q10``, ``q50``, ``q90``..."""
+        f = self._forecast
+        if f is None or f.ts > self._clock.now():
+            return None
+        columns = [f"q{round(level * 100):02d}" for level in f.levels]
+        return pd.DataFrame(f.quantiles, index=list(f.symbols), columns=columns)
 
     @property
     def now(self) -> datetime:

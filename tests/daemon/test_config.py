@@ -36,7 +36,7 @@ class TestLoadConfig:
             load_config(write(tmp_path, '[broker]\ncommission_bps = "3"\n'))
 
     def test_an_out_of_range_value_names_the_key(self, tmp_path: Path) -> None:
-        with pytest.raises(ConfigError, match=r"market\.pace: Input should be greater than 0"):
+        with pytest.raises(ConfigError, match=r"market\.pace: must be > 0"):
             load_config(write(tmp_path, "[market]\npace = 0\n"))
 
     def test_a_bad_cron_spec_names_the_job(self, tmp_path: Path) -> None:

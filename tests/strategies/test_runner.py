@@ -45,7 +45,8 @@ def runner_for(strategy: Strategy, frequency: str = "monthly") -> tuple[Strategy
 def feed(runner: StrategyRunner, clock: ReplayClock, bar: BarsClosed) -> tuple:
     clock.advance_to(bar.ts + timedelta(minutes=45))
     runner.on_bars(bar)
-    return runner.decide()
+    events, detail = runner.decide()
+    return (events[-1] if events else None), detail
 
 
 def second_day(runner: StrategyRunner, clock: ReplayClock) -> tuple:

@@ -1,0 +1,88 @@
+"""The default strategy: HRP (or mean-variance) with a forecast tilt, under risk limits.
+
+Each rebalance hands the trailing returns, the weights now held and the newest model
+forecast (if any) to ``PortfolioConstructor`` (``strategies.portfolio``): allocation,
+tilt, caps, GARCH vol targeting, VaR/CVaR limits, trade filters. The decision's risk
+numbers become a ``RiskAssessed`` event, so the ``risk`` table says why the portfolio
+looks as it does. Without a model the tilt is neutral: the strategy needs none.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+
+from strategies.allocation.config import AllocationConfig
+from strategies.base import Strategy, Weights
+from strategies.portfolio import Decision, PortfolioConstructor
+from strategies.portfolio_config import PortfolioConfig
+from strategies.risk.config import RiskConfig
+from strategies.view import MarketView
+
+__all__ = ["ManagedPortfolio"]
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+class ManagedPortfolio(Strategy):
+    """``strategy.name = "portfolio"``: ``[allocation]`` under ``[risk]``."""
+
+    name = "portfolio"
+
+    def __init__(self, allocation: AllocationConfig, risk: RiskConfig) -> None:
+        self.config = PortfolioConfig(allocation=allocation, risk=risk)
+        self.constructor = PortfolioConstructor(self.config)
+        self.window = max(allocation.lookback, risk.garch.window, risk.var.lookback)
+        self.warmup_bars = allocation.min_history + 1
+        self._decision: Decision | None = None
+
+    def target_weights(self, view: MarketView) -> Weights | None:
+        returns = view.returns(self.window)
+        if returns.empty:
+            return None
+        decision = self.constructor.construct(
+            returns, view.current_weights(), view.forecast_frame(), as_of=pd.Timestamp(view.now)
+        )
+        self._decision = decision
+        return decision.weights
+
+    def last_assessment(self) -> dict[str, Any] | None:
+        decision, self._decision = self._decision, None
+        if decision is None:
+            return None
+        risk = self.config.risk
+        diagnostics = decision.diagnostics.astype(object).where(decision.diagnostics.notna(), None)
+        return {
+            "vol": decision.vol,
+            "var": decision.var,
+            "cvar": decision.cvar,
+            "var_method": risk.var.method,
+            "confidence": risk.var.confidence,
+            "scale": decision.scale,
+            "bound": decision.bound,
+            "gross": float(decision.weights.sum()),
+            "limits": json.dumps(
+                {
+                    "target_vol": risk.target_vol,
+                    "max_var": risk.max_var,
+                    "max_cvar": risk.max_cvar,
+                    "max_gross": risk.max_gross,
+                    "max_weight": risk.max_weight,
+                    "min_trade": risk.min_trade,
+                    "rebalance_band": risk.rebalance_band,
+                    "allocation": self.config.allocation.method,
+                    "garch": f"{risk.garch.flavour}/{risk.garch.distribution}",
+                }
+            ),
+            "weights": json.dumps({s: round(float(w), 10) for s, w in decision.weights.items()}),
+            "diagnostics": json.dumps(diagnostics.to_dict(orient="index"), default=_finite),
+            "notes": json.dumps([str(n) for n in decision.notes]),
+        }
+
+    def close(self) -> None:
+        self.constructor.close()
