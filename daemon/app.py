@@ -34,7 +34,6 @@ from daemon.pulls import DataFeeds
 from state.lake import Lake
 from state.recorder import Recorder
 from state.store import Store
-from state.writer import BackgroundWriter
 from strategies.base import Strategy, build_strategy
 from strategies.runner import StrategyRunner
 
@@ -213,9 +212,9 @@ def build_app(
         max_gross=config.broker.max_gross,
     )
     broker = PaperBroker(config.broker, bus=bus, run_id=run_id, cash=config.run.start_cash)
-    recorder = Recorder(
-        store, run_id, clock=clock, autocommit=mode == "live", writer=None if mode == "live" else BackgroundWriter(store)
-    )
+    if mode == "backtest":
+        store.fast_writes()
+    recorder = Recorder(store, run_id, clock=clock, autocommit=mode == "live")
     trader.attach(bus)
     broker.attach(bus)
     recorder.attach(bus)

@@ -37,7 +37,7 @@ async def run_backtest(app: App, *, progress: bool | None = None) -> int:
     if not isinstance(clock, ReplayClock):
         raise TypeError("a backtest needs a ReplayClock")
     timeline = replay_timeline(app)
-    await app.data.open()
+    await app.data.open(set(app.triggers))
     if progress is None:
         progress = sys.stderr.isatty()
     bar = tqdm(total=len(timeline), unit="job", disable=not progress, dynamic_ncols=True, mininterval=0.5)

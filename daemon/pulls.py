@@ -94,10 +94,14 @@ class DataFeeds:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def open(self) -> None:
-        """Build the sources (inside the running event loop: aiohttp needs it)."""
+    async def open(self, jobs: set[str] | frozenset[str] | None = None) -> None:
+        """Build the sources the scheduled ``jobs`` need (default: all); inside the running
+        event loop, as aiohttp needs."""
+        wanted = set(PULL_JOBS) if jobs is None else set(jobs) & set(PULL_JOBS)
+        if not wanted:
+            return
         if self.replay:
-            if "pull_macro" not in self.unavailable():
+            if "pull_macro" in wanted and "pull_macro" not in self.unavailable():
                 fetched = await BundledMacroSource().fetch(self.keys("macro"), None, datetime.now(UTC))
                 frame = fetched.frames["macro"]
                 start = pd.Timestamp(self.config.feeds.fred.history_start, tz="UTC")

@@ -38,13 +38,17 @@ async def serve(app: App, *, exit_when_done: bool = False) -> str:
     stop = asyncio.Event()
     reason = {"status": "stopped"}
 
-    def on_signal(signum: int) -> None:
-        if not stop.is_set():
-            log.info("shutdown_requested", signal=signal.Signals(signum).name)
-        stop.set()
+    def on_signal(signum: int, _frame: object) -> None:
+        # A Python-level handler runs between bytecodes even when the loop is busy; the
+        # first signal asks for a clean stop, a second one while stopping exits at once.
+        if stop.is_set():
+            log.error("second_signal_exiting_now", signal=signal.Signals(signum).name)
+            raise SystemExit(1)
+        log.info("shutdown_requested", signal=signal.Signals(signum).name)
+        loop.call_soon_threadsafe(stop.set)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
+        signal.signal(signum, on_signal)
 
     def on_exhausted(event: FeedExhausted) -> None:
         log.info(
@@ -59,7 +63,7 @@ async def serve(app: App, *, exit_when_done: bool = False) -> str:
 
     app.bus.subscribe(FeedExhausted, on_exhausted, name="service:feed")
     app.bus.start()
-    await app.data.open()
+    await app.data.open(set(app.triggers))
     job_lock = asyncio.Lock()
 
     async def run_job(name: str) -> None:

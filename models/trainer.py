@@ -103,6 +103,24 @@ def evaluate_loss(
     return total / max(count, 1.0)
 
 
+def _train_epoch(net, ds, batches, opt, sched, grad_clip, quantiles, ctx: DistContext) -> float:
+    """One pass over `batches` (lists of sample indices for this rank); returns the summed
+    per-step loss. `net` may be the DDP wrapper: backward then all-reduces the gradients."""
+    loss_sum = 0.0
+    for items in batches:
+        past, future, static, y = _to(ds.__getitems__(items), ctx.device)
+        with _autocast(ctx):
+            pred = net(past, future, static)
+        loss = pinball_loss(pred, y, quantiles)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+        opt.step()
+        sched.step()
+        loss_sum += loss.item()
+    return loss_sum
+
+
 def _save_atomic(obj: dict, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
@@ -175,23 +193,10 @@ def fit(
     for epoch in range(state["epoch"] + 1, cfg.epochs):
         net.train()
         sampler.set_epoch(epoch)
+        began = time.perf_counter()
         order = list(sampler)
-        began, loss_sum = time.perf_counter(), 0.0
-        for step in range(steps):
-            batch = _to(
-                train_ds.__getitems__(order[step * local_batch : (step + 1) * local_batch]),
-                ctx.device,
-            )
-            past, future, static, y = batch
-            with _autocast(ctx):
-                pred = net(past, future, static)
-            loss = pinball_loss(pred, y, quantiles)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            sched.step()
-            loss_sum += loss.item()
+        batches = (order[k * local_batch : (k + 1) * local_batch] for k in range(steps))
+        loss_sum = _train_epoch(net, train_ds, batches, opt, sched, cfg.grad_clip, quantiles, ctx)
         elapsed = time.perf_counter() - began
         throughput = steps * cfg.batch_size / max(elapsed, 1e-9)
         train_loss = all_reduce_sum([loss_sum / steps], ctx)[0] / ctx.world_size

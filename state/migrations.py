@@ -112,7 +112,6 @@ def _v1_core(db: Database) -> None:
         foreign_keys=[("run_id", "runs", "run_id")],
     )
     db["orders"].create_index(["run_id", "ts"])
-    db["orders"].create_index(["run_id", "status"])
     db["fills"].create_index(["run_id", "ts"])
     db["jobs"].create_index(["run_id", "fired_at"])
     db.create_view(

@@ -78,9 +78,8 @@ class StrategyRunner:
         bus.subscribe(ForecastReady, self.view.set_forecast, name=f"strategy:{self.strategy.name}:forecasts")
 
     def on_marked(self, mark: PortfolioMarked) -> None:
-        """Keep the weights held, for strategies that trade against them (bands, turnover)."""
-        if mark.equity > 0:
-            self.view.set_weights(pd.Series(mark.qty * mark.prices / mark.equity, index=list(mark.symbols)))
+        """Keep the last mark; the view turns it into weights only when a strategy asks."""
+        self.view.set_mark(mark)
 
     def on_bars(self, bar: BarsClosed) -> None:
         self.history.append(bar)

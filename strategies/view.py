@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from daemon.clock import Clock
-from daemon.events import BarsClosed, ForecastReady
+from daemon.events import BarsClosed, ForecastReady, PortfolioMarked
 
 __all__ = ["LookAheadError", "MarketView", "PriceHistory"]
 
@@ -104,20 +104,23 @@ class MarketView:
     def __init__(self, history: PriceHistory, clock: Clock) -> None:
         self._history = history
         self._clock = clock
-        self._weights = pd.Series(dtype=float)
+        self._mark: PortfolioMarked | None = None
         self._forecast: ForecastReady | None = None
 
     # -- what the runner tells the view (from PortfolioMarked / ForecastReady) -----------
 
-    def set_weights(self, weights: pd.Series) -> None:
-        self._weights = weights
+    def set_mark(self, mark: PortfolioMarked) -> None:
+        self._mark = mark
 
     def set_forecast(self, forecast: ForecastReady) -> None:
         self._forecast = forecast
 
     def current_weights(self) -> pd.Series:
         """Weights held at the last mark (fraction of equity by symbol)."""
-        return self._weights
+        mark = self._mark
+        if mark is None or mark.equity <= 0:
+            return pd.Series(dtype=float)
+        return pd.Series(mark.qty * mark.prices / mark.equity, index=list(mark.symbols))
 
     def forecast_frame(self) -> pd.DataFrame | None:
         """The newest forecast made by now: index symbols, columns ``q10``, ``q50``, ``q90``..."""
