@@ -94,6 +94,8 @@ class PaperBroker:
         self._known_ids: set[str] = set()
         self._held: tuple[tuple[str, ...], np.ndarray] | None = None  # cache for marks
         self._cols_cache: dict[tuple[str, ...], np.ndarray] = {}
+        self._identity: dict[tuple[str, ...], bool] = {}  # bar order == account order
+        self._bar_index: dict[tuple[str, ...], dict[str, int]] = {}
         self._window: list[tuple[np.ndarray, np.ndarray]] = []  # (close, volume) for impact
         self._log = structlog.get_logger(component="broker")
 
@@ -117,6 +119,7 @@ class PaperBroker:
         self._known_ids = set(order_ids)
         self._ensure(tuple(positions))
         self._cols_cache.clear()
+        self._identity.clear()
         for symbol, qty in positions.items():
             i = self._col[symbol]
             self._qty[i] = qty
@@ -160,12 +163,17 @@ class PaperBroker:
             self._symbols = tuple(self._col)
         cols = np.array([self._col[s] for s in symbols], dtype=np.intp)
         self._cols_cache[symbols] = cols
+        self._identity[symbols] = len(cols) == len(self._col) and bool((cols == np.arange(len(cols))).all())
+        self._bar_index[symbols] = {s: j for j, s in enumerate(symbols)}
         return cols
 
     def _learn(self, bar: BarsClosed, cols: np.ndarray) -> None:
         close = bar.close
-        usable = np.isfinite(close) & (close > 0)
-        self._price[cols[usable]] = close[usable]
+        usable = close > 0  # False for NaN too: the last usable price stays
+        if len(cols) == len(self._price) and self._identity.get(bar.symbols, False):
+            np.copyto(self._price, close, where=usable)
+        else:
+            self._price[cols[usable]] = close[usable]
         if self.config.impact_coef > 0:
             full_close = np.full(len(self._col), np.nan)
             full_volume = np.full(len(self._col), np.nan)
@@ -201,9 +209,10 @@ class PaperBroker:
         prices = self._price[idx]
         qty.flags.writeable = False
         prices.flags.writeable = False
+        value = float(qty @ prices)  # long-only: the market value is also the gross exposure
         self._bus.publish(
             PortfolioMarked(
-                ts=ts, cash=self.cash, equity=self.cash + float(qty @ prices),
+                ts=ts, cash=self.cash, equity=self.cash + value, gross=value,
                 symbols=symbols, qty=qty, prices=prices,
             )
         )
@@ -268,7 +277,7 @@ class PaperBroker:
             )
         self._pending = sells + buys
         if cfg.fill == "same_close" and self._pending:
-            self._execute(bar, use_open=False)
+            self._execute(bar, use_open=False, fitted=True)
             self._mark(bar.ts)
 
     def _fit_buys(self, sells: list[_Order], buys: list[_Order], price: np.ndarray) -> list[_Order]:
@@ -299,9 +308,12 @@ class PaperBroker:
 
     # -- execution -----------------------------------------------------------------------
 
-    def _execute(self, bar: BarsClosed, *, use_open: bool) -> None:
+    def _execute(self, bar: BarsClosed, *, use_open: bool, fitted: bool = False) -> None:
+        """Fill the pending orders at this bar. ``fitted``: the buys were sized at these
+        very prices (same-close fills), so they cannot overspend and need no rescaling."""
         pending, self._pending = self._pending, []
-        col_in_bar = {s: j for j, s in enumerate(bar.symbols)}
+        self._ensure(bar.symbols)
+        col_in_bar = self._bar_index[bar.symbols]
         buys: list[tuple[_Order, float, float]] = []
         for order in pending:  # sells were queued first: their proceeds fund the buys
             j = col_in_bar.get(order.symbol)
@@ -324,7 +336,7 @@ class PaperBroker:
                 self._fill(order, bar.ts, price, volume)
             else:
                 buys.append((order, price, volume))
-        scale = self._buy_scale(buys)
+        scale = 1.0 if fitted else self._buy_scale(buys)
         for order, price, volume in buys:
             self._fill(order, bar.ts, price, volume, scale=scale)
 
@@ -361,7 +373,7 @@ class PaperBroker:
             if qty > cap + _EPS:
                 qty, reason = cap, f"participation cap: {cfg.participation:.0%} of bar volume {volume:g}"
         price = bar_price * (1.0 + order.side * (cfg.slippage_bps / 1e4 + self._impact(i, qty)))
-        if order.side > 0:
+        if order.side > 0 and qty * price + commission(qty * price, cfg.commission_bps, cfg.min_commission) > self.cash:
             affordable = self._affordable(price)
             if qty > affordable + _EPS:
                 qty, reason = affordable, f"insufficient cash: {self.cash:.2f} available"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -30,6 +29,7 @@ from daemon.feeds.resilience import Guard
 from daemon.feeds.yahoo import YahooSource
 from daemon.jobs import JobContext, JobRunner
 from daemon.logs import bind
+from daemon.version import tradingd_version
 from daemon.pulls import DataFeeds
 from state.lake import Lake
 from state.recorder import Recorder
@@ -37,14 +37,7 @@ from state.store import Store
 from strategies.base import Strategy, build_strategy
 from strategies.runner import StrategyRunner
 
-__all__ = ["App", "build_app", "next_session_start", "tradingd_version"]
-
-
-def tradingd_version() -> str:
-    try:
-        return version("tradingd")
-    except PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
+__all__ = ["App", "build_app", "next_session_start"]
 
 
 @dataclass

@@ -74,7 +74,7 @@ def _common(parser: argparse.ArgumentParser, *, db: bool = True) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradingd", description=__doc__.splitlines()[0] if __doc__ else None)
-    from daemon.app import tradingd_version
+    from daemon.version import tradingd_version
 
     parser.add_argument("--version", action="version", version=f"tradingd {tradingd_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

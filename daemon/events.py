@@ -227,12 +227,14 @@ class OrderCancelled(Event):
 class PortfolioMarked(Event):
     """The portfolio was valued at ``ts``.
 
-    ``equity == cash + sum(qty * prices)`` exactly as computed here; ``symbols``/``qty``/
-    ``prices``: (M,) the open positions and the prices they were marked at.
+    ``equity == cash + sum(qty * prices)`` exactly as computed here; ``gross`` is
+    ``sum(|qty * prices|)``; ``symbols``/``qty``/``prices``: (M,) the open positions and
+    the prices they were marked at.
     """
 
     cash: float
     equity: float
+    gross: float
     symbols: tuple[str, ...]
     qty: np.ndarray
     prices: np.ndarray

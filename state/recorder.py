@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 
 from daemon.bus import EventBus
 from daemon.clock import Clock
@@ -27,7 +26,6 @@ from daemon.events import (
     TargetWeightsSet,
 )
 from state.store import Batch, Store, iso
-from state.writer import BackgroundWriter
 
 __all__ = ["Recorder"]
 
@@ -55,11 +53,9 @@ class Recorder:
         *,
         clock: Clock,
         autocommit: bool,
-        writer: BackgroundWriter | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
-        self._writer = writer
         self._run_id = run_id
         self._autocommit = autocommit
         self._batch = Batch()
@@ -156,8 +152,7 @@ class Recorder:
 
     def _on_marked(self, e: PortfolioMarked) -> None:
         ts = iso(e.ts)
-        gross = float(np.abs(e.qty) @ e.prices) if len(e.qty) else 0.0
-        self._batch.equity[ts] = (self._run_id, ts, e.cash, e.equity, gross)
+        self._batch.equity[ts] = (self._run_id, ts, e.cash, e.equity, e.gross)
         self._last_mark = e  # positions' prices are written from the last mark at flush
 
     def _on_targets(self, e: TargetWeightsSet) -> None:
@@ -205,22 +200,10 @@ class Recorder:
         if not batch:
             return
         batch.last_event_at = iso(self._clock.now())
-        if self._writer is not None:
-            self._writer.submit(self._run_id, batch)
-        else:
-            self._store.write(self._run_id, batch)
+        self._store.write(self._run_id, batch)
         self._batch = Batch()
         self.commits += 1
 
-    def sync(self) -> None:
-        """Flush and wait until everything is committed (background writer included)."""
-        self.flush()
-        if self._writer is not None:
-            self._writer.drain()
-
     def close(self) -> None:
-        """Flush, commit and stop the background writer, if any."""
+        """Commit what is left."""
         self.flush()
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            writer.close()

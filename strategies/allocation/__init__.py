@@ -1,16 +1,28 @@
-"""Allocation: HRP and mean-variance base weights (pypfopt), input screening, forecast tilt."""
+"""Allocation: HRP and mean-variance base weights (pypfopt), input screening, forecast tilt.
 
-from strategies.allocation._covariance import estimate_covariance
-from strategies.allocation._hrp import HRPAllocator
-from strategies.allocation._mean_variance import MeanVarianceAllocator
-from strategies.allocation._screen import ScreenedReturns, clean_returns, screen_returns
-from strategies.allocation._tilt import TiltResult, forecast_tilt, risk_adjusted_median
-from strategies.allocation.config import (
-    AllocationConfig,
-    HRPConfig,
-    MeanVarianceConfig,
-    TiltConfig,
-)
+Names load on first use (PEP 562): reading config needs no pypfopt, cvxpy or arch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOME = {
+    "AllocationConfig": "strategies.allocation.config",
+    "HRPAllocator": "strategies.allocation._hrp",
+    "HRPConfig": "strategies.allocation.config",
+    "MeanVarianceAllocator": "strategies.allocation._mean_variance",
+    "MeanVarianceConfig": "strategies.allocation.config",
+    "ScreenedReturns": "strategies.allocation._screen",
+    "TiltConfig": "strategies.allocation.config",
+    "TiltResult": "strategies.allocation._tilt",
+    "clean_returns": "strategies.allocation._screen",
+    "estimate_covariance": "strategies.allocation._covariance",
+    "forecast_tilt": "strategies.allocation._tilt",
+    "risk_adjusted_median": "strategies.allocation._tilt",
+    "screen_returns": "strategies.allocation._screen",
+}
 
 __all__ = [
     "AllocationConfig",
@@ -27,3 +39,12 @@ __all__ = [
     "risk_adjusted_median",
     "screen_returns",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value

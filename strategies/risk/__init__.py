@@ -1,26 +1,40 @@
-"""Risk: GARCH/EWMA volatility, VaR/CVaR, and the limits that scale a target book."""
+"""Risk: GARCH/EWMA volatility, VaR/CVaR, and the limits that scale a target book.
 
-from strategies.risk._ewma import ewma_variance
-from strategies.risk._garch import GarchFit, GarchSpec, filter_garch, fit_garch
-from strategies.risk._limits import (
-    Limits,
-    ScaledWeights,
-    apply_trade_filters,
-    cap_weights,
-    clamp_to_caps,
-    scale_to_limits,
-    violations,
-)
-from strategies.risk._measures import (
-    TailRisk,
-    historical_scenarios,
-    monte_carlo_scenarios,
-    parametric_var_cvar,
-    scenario_var_cvar,
-)
-from strategies.risk._risk_model import RiskModel, build_risk_model, correlation
-from strategies.risk._volatility import GarchVolatility, VolatilityForecast
-from strategies.risk.config import GarchConfig, RiskConfig, VaRConfig
+Names load on first use (PEP 562): reading config needs no pypfopt, cvxpy or arch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOME = {
+    "GarchConfig": "strategies.risk.config",
+    "GarchFit": "strategies.risk._garch",
+    "GarchSpec": "strategies.risk._garch",
+    "GarchVolatility": "strategies.risk._volatility",
+    "Limits": "strategies.risk._limits",
+    "RiskConfig": "strategies.risk.config",
+    "RiskModel": "strategies.risk._risk_model",
+    "ScaledWeights": "strategies.risk._limits",
+    "TailRisk": "strategies.risk._measures",
+    "VaRConfig": "strategies.risk.config",
+    "VolatilityForecast": "strategies.risk._volatility",
+    "apply_trade_filters": "strategies.risk._limits",
+    "build_risk_model": "strategies.risk._risk_model",
+    "cap_weights": "strategies.risk._limits",
+    "clamp_to_caps": "strategies.risk._limits",
+    "correlation": "strategies.risk._risk_model",
+    "ewma_variance": "strategies.risk._ewma",
+    "filter_garch": "strategies.risk._garch",
+    "fit_garch": "strategies.risk._garch",
+    "historical_scenarios": "strategies.risk._measures",
+    "monte_carlo_scenarios": "strategies.risk._measures",
+    "parametric_var_cvar": "strategies.risk._measures",
+    "scale_to_limits": "strategies.risk._limits",
+    "scenario_var_cvar": "strategies.risk._measures",
+    "violations": "strategies.risk._limits",
+}
 
 __all__ = [
     "GarchConfig",
@@ -49,3 +63,12 @@ __all__ = [
     "scenario_var_cvar",
     "violations",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value

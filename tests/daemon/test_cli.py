@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, TRADINGD, cli_env
+from testkit import REPO, TRADINGD, cli_env
 
 pytestmark = pytest.mark.slow
 

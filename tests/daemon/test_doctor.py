@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from conftest import REPO, TRADINGD, cli_env, make_config
+from testkit import REPO, TRADINGD, cli_env, make_config
 
 from daemon.doctor import run_checks
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TRADINGD, cli_env, make_config, run_backtest
+from testkit import TRADINGD, cli_env, make_config, run_backtest
 from numpy.testing import assert_allclose
 from skfolio.datasets import load_sp500_dataset
 
