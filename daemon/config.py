@@ -23,6 +23,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from brokers.config import BrokerConfig
 from daemon.feeds.config import FeedsConfig
 from daemon.settings import Section
+from models.config import RunConfig as ModelsRunConfig
 from strategies.allocation.config import AllocationConfig
 from strategies.config import StrategyConfig
 from strategies.portfolio_config import format_validation_error
@@ -184,6 +185,7 @@ class Config(Section):
     feeds: FeedsConfig = FeedsConfig()
     allocation: AllocationConfig = AllocationConfig()
     risk: RiskConfig = RiskConfig()
+    models: ModelsRunConfig = ModelsRunConfig()
     bus: BusConfig = BusConfig()
     logging: LoggingConfig = LoggingConfig()
     store: StoreConfig = StoreConfig()

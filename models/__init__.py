@@ -2,39 +2,58 @@
 
 Entry points: `models.cli.train_main` / `tune_main` (`tradingd train|tune`) and
 `python -m models.train` (runs under torchrun). Serving: `registry.load` + `Forecaster`.
+
+Names load on first use (PEP 562): the daemon reads `models.config` without importing torch.
 """
 
-from models.config import (
-    ConfigError,
-    DataConfig,
-    HybridConfig,
-    LSTMConfig,
-    RunConfig,
-    TFTConfig,
-    TrainConfig,
-    TuneConfig,
-    load_config,
-)
-from models.data import MarketData, load_bundled, load_macro
-from models.factory import ModelDims, build_model, count_parameters
-from models.features import FeaturePanel, build_features, build_targets, known_future
-from models.forecaster import FeatureWindow, Forecast, Forecaster, feature_window
-from models.hybrid import HybridForecaster
-from models.losses import monotone_quantiles, pinball_loss
-from models.lstm import LSTMForecaster
-from models.normaliser import Normaliser
-from models.registry import (
-    CheckpointRejected,
-    LoadedCheckpoint,
-    Manifest,
-    latest,
-    list_checkpoints,
-    load,
-    publish,
-    verify,
-)
-from models.splits import Fold, train_val_split, walk_forward_folds
-from models.tft import TemporalFusionTransformer, TFTOutput
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOME = {
+    "CheckpointRejected": "models.registry",
+    "ConfigError": "models.config",
+    "DataConfig": "models.config",
+    "FeaturePanel": "models.features",
+    "FeatureWindow": "models.forecaster",
+    "Fold": "models.splits",
+    "Forecast": "models.forecaster",
+    "Forecaster": "models.forecaster",
+    "HybridConfig": "models.config",
+    "HybridForecaster": "models.hybrid",
+    "LSTMConfig": "models.config",
+    "LSTMForecaster": "models.lstm",
+    "LoadedCheckpoint": "models.registry",
+    "Manifest": "models.registry",
+    "MarketData": "models.data",
+    "ModelDims": "models.factory",
+    "Normaliser": "models.normaliser",
+    "RunConfig": "models.config",
+    "TFTConfig": "models.config",
+    "TFTOutput": "models.tft",
+    "TemporalFusionTransformer": "models.tft",
+    "TrainConfig": "models.config",
+    "TuneConfig": "models.config",
+    "build_features": "models.features",
+    "build_model": "models.factory",
+    "build_targets": "models.features",
+    "count_parameters": "models.factory",
+    "feature_window": "models.forecaster",
+    "known_future": "models.features",
+    "latest": "models.registry",
+    "list_checkpoints": "models.registry",
+    "load": "models.registry",
+    "load_bundled": "models.data",
+    "load_config": "models.config",
+    "load_macro": "models.data",
+    "monotone_quantiles": "models.losses",
+    "pinball_loss": "models.losses",
+    "publish": "models.registry",
+    "train_val_split": "models.splits",
+    "verify": "models.registry",
+    "walk_forward_folds": "models.splits",
+}
 
 __all__ = [
     "CheckpointRejected",
@@ -79,3 +98,12 @@ __all__ = [
     "verify",
     "walk_forward_folds",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value

@@ -71,3 +71,14 @@ class TestLoadConfig:
             a.broker.commission_bps = 5  # type: ignore[misc]
         assert a.config_hash() != b.config_hash()
         assert a.config_hash() == load_config(None).config_hash()
+
+
+class TestModelsTable:
+    def test_the_shipped_models_table_is_what_tradingd_train_reads(self) -> None:
+        from models.config import load_config as load_models_config
+
+        assert load_config(REPO / "config.toml").models == load_models_config(REPO / "config.toml")
+
+    def test_a_bad_models_key_names_it(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match=r"models\.train\.epochs"):
+            load_config(write(tmp_path, "[models.train]\nepochs = 0\n"))
