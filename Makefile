@@ -53,6 +53,7 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/w1.py
+	$(BIN)/python bench/w2.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
