@@ -5,8 +5,7 @@ Names load on first use (PEP 562): reading config needs no pypfopt, cvxpy or arc
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from strategies._lazy import lazy_exports
 
 _HOME = {
     "GarchConfig": "strategies.risk.config",
@@ -65,10 +64,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOME, globals())

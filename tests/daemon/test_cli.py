@@ -49,6 +49,17 @@ def start_daemon(tmp_path: Path, db: Path, *extra: str, env: dict[str, str] | No
     )
 
 
+def sigterm_after(proc: subprocess.Popen[str], ready) -> tuple[str, str]:  # noqa: ANN001
+    """Wait for ``ready()``, send SIGTERM, return the output; never leave the process behind."""
+    try:
+        ready()
+        proc.send_signal(signal.SIGTERM)
+        return proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 class TestBadInput:
     def test_a_bad_config_exits_2_naming_the_key(self, tmp_path: Path) -> None:
         bad = tmp_path / "bad.toml"
@@ -94,14 +105,12 @@ class TestDaemon:
         sock.settimeout(60)
         env = cli_env() | {"NOTIFY_SOCKET": str(sock_path)}
         proc = start_daemon(tmp_path, db, env=env)
-        try:
+
+        def ready() -> None:
             assert sock.recv(64) == b"READY=1"
             wait_for(lambda: query(db, "select count(*) from fills")[0][0] > 0, what="first fills")
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+
+        out, err = sigterm_after(proc, ready)
         assert proc.returncode == 0, err
         assert sock.recv(64) == b"STOPPING=1"
         records = [json.loads(line) for line in out.splitlines()]  # every stdout line is JSON
@@ -137,13 +146,10 @@ class TestDaemon:
         before = query(db, "select count(*) from orders")[0][0]
         marks_before = query(db, "select count(*) from equity")[0][0]
         proc = start_daemon(tmp_path, db)
-        try:
-            wait_for(lambda: query(db, "select count(*) from equity")[0][0] > marks_before + 40, what="progress")
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        out, err = sigterm_after(
+            proc, lambda: wait_for(lambda: query(db, "select count(*) from equity")[0][0] > marks_before + 40,
+                                   what="progress")
+        )
         assert proc.returncode == 0, err
         assert any(json.loads(line)["event"] == "run_resumed" for line in out.splitlines())
         assert query(db, "select count(distinct run_id) from runs") == [(1,)]
