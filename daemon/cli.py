@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 
 from daemon.config import JOB_NAMES, Config, ConfigError, InputError, load_config
@@ -183,7 +183,7 @@ def cmd_job(args: argparse.Namespace) -> int:
         trigger = parse_cron(config.jobs[args.name].cron, config.market.timezone)
         when = trigger.get_next_fire_time(None, next_session_start(app))
         if when is not None:
-            app.clock.advance_to(when)
+            app.clock.advance_to(when.astimezone(UTC))
     async def once() -> bool:
         async with app.data:
             return await app.jobs.fire(args.name)
@@ -191,6 +191,8 @@ def cmd_job(args: argparse.Namespace) -> int:
     ok = asyncio.run(once())
     app.bus.drain()
     app.close("stopped")  # a later `tradingd run` resumes this run
+    if not ok:
+        print(f"tradingd: job {args.name} failed: {app.jobs.last_error}", file=sys.stderr)
     return 0 if ok else 1
 
 

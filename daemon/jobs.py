@@ -144,6 +144,7 @@ class JobRunner:
 
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
+        self.last_error: str | None = None
         self._log = structlog.get_logger(component="jobs")
 
     async def fire(self, name: str) -> bool:
@@ -154,6 +155,7 @@ class JobRunner:
             outcome = await JOBS[name](ctx)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            self.last_error = error
             self._log.error("job_failed", job=name, fired_at=fired_at.isoformat(), error=error, exc_info=exc)
             ctx.bus.publish(JobFailed(ts=ctx.clock.now(), job=name, fired_at=fired_at, error=error))
             return False

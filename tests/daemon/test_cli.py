@@ -176,6 +176,19 @@ class TestJobCommand:
         assert again.returncode == 0
         assert query(db, "select detail from jobs order by id")[-1] == ("1 bar(s), last 2018-01-03",)
 
+    def test_a_failing_job_exits_1_with_a_one_line_reason(self, tmp_path: Path) -> None:
+        env = {k: v for k, v in cli_env().items() if not k.startswith("TRADINGD_")}
+        result = subprocess.run(
+            [*TRADINGD, "job", "pull_news", "--config", str(REPO / "config.toml"), "--db", str(tmp_path / "t.db")],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 1
+        assert result.stderr.splitlines()[-1] == (
+            "tradingd: job pull_news failed: PullFailed: pull_news: source is off "
+            "(missing credentials: TRADINGD_NEWSAPI_KEY)"
+        )
+        assert query(tmp_path / "t.db", "select status from jobs") == [("failed",)]
+
 
 def test_the_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "tradingd"
