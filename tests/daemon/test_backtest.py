@@ -148,3 +148,16 @@ class TestNoLookAhead:
         asyncio.run(drive(app, progress=False))
         app.close("completed")
         assert seen and all(last_bar <= now for last_bar, now in seen)
+
+
+class TestStaleness:
+    def test_trading_stops_on_stale_prices_says_why_and_resumes(self, tmp_path: Path) -> None:
+        # The NYSE closed from 2001-09-11 to 09-14: by Friday the newest bar is 4 days old.
+        config = make_config(strategy={"name": "inverse_vol", "rebalance": "daily"})
+        db = tmp_path / "t.db"
+        run_backtest(config, db, "2001-09-04", "2001-09-21")
+        skipped = rows(db, "select fired_at, detail from jobs where status = 'skipped'")
+        assert len(skipped) == 1 and skipped[0][0].startswith("2001-09-14")
+        assert "newest price 2001-09-10" in skipped[0][1] and "max_staleness_days = 4" in skipped[0][1]
+        decided = [ts[:10] for (ts,) in rows(db, "select distinct ts from targets order by ts")]
+        assert "2001-09-14" not in decided and "2001-09-17" in decided  # fresh data, trading again

@@ -165,6 +165,22 @@ class TestDaemon:
         assert abs(cash - (1_000_000.0 - spent)) < 1e-6
 
 
+class TestReplayEnd:
+    def test_exit_when_done_stops_cleanly_when_the_data_runs_out(self, tmp_path: Path) -> None:
+        config = tmp_path / "short.toml"
+        config.write_text((REPO / "config.toml").read_text().replace("replay_start = 2018-01-02", "replay_start = 2022-12-01"))
+        db = tmp_path / "t.db"
+        result = subprocess.run(
+            [*TRADINGD, "run", "--config", str(config), "--db", str(db), "--pace", "20", "--exit-when-done"],
+            cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=180,
+        )
+        assert result.returncode == 0, result.stderr
+        finished = [json.loads(line) for line in result.stdout.splitlines() if '"replay_finished"' in line]
+        assert len(finished) == 1 and finished[0]["last_bar"].startswith("2022-12-28")
+        assert query(db, "select status from runs") == [("completed",)]
+        assert query(db, "select max(ts) from equity")[0][0].startswith("2022-12-28")
+
+
 class TestJobCommand:
     def test_runs_one_job_now_and_records_it(self, tmp_path: Path) -> None:
         db = tmp_path / "t.db"

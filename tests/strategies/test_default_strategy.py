@@ -84,3 +84,55 @@ class TestVectorbtParity:
         )
         assert int(portfolio.orders.count()) == len(fills)  # vectorbt took every fill, none cut
         assert_allclose(portfolio.value().to_numpy(), marks["equity"].to_numpy(), rtol=1e-9)
+
+
+class TestForecastTilt:
+    def test_a_forecast_on_the_bus_tilts_the_next_decision_and_none_leaves_it_neutral(self) -> None:
+        from datetime import datetime, time, timedelta
+
+        from daemon.bus import EventBus
+        from daemon.clock import ReplayClock
+        from daemon.events import ForecastReady, RiskAssessed, TargetWeightsSet, freeze
+        from daemon.feeds.bundled import BundledPrices
+        from strategies.allocation.config import AllocationConfig
+        from strategies.managed import ManagedPortfolio
+        from strategies.risk.config import RiskConfig
+        from strategies.runner import StrategyRunner
+
+        prices = BundledPrices("skfolio_sp500", timezone="America/New_York", close_time=time(16))
+        first = prices.index_of(datetime(2012, 1, 3).date())
+        bars = prices.history(first - 300, first + 1)  # ends on 2012-01-03, the first bar of January
+
+        def decide(forecast: ForecastReady | None) -> tuple[RiskAssessed, TargetWeightsSet]:
+            clock = ReplayClock(bars[0].ts)
+            bus = EventBus()
+            runner = StrategyRunner(
+                ManagedPortfolio(AllocationConfig(), RiskConfig(max_var=None, target_vol=1.0)),
+                clock=clock, frequency="monthly", timezone="America/New_York",
+            )
+            runner.attach(bus)
+            for bar in bars:
+                clock.advance_to(bar.ts)
+                bus.publish(bar)
+                bus.drain()
+            clock.advance_to(bars[-1].ts + timedelta(minutes=45))
+            if forecast is not None:
+                bus.publish(forecast)
+                bus.drain()
+            events, _ = runner.decide()
+            return events[0], events[1]
+
+        symbols = prices.symbols
+        median = np.where(np.array(symbols) == "AAPL", 0.05, 0.0)  # a bullish view on one name
+        forecast = ForecastReady(
+            ts=bars[-1].ts + timedelta(minutes=40), symbols=symbols, levels=(0.1, 0.5, 0.9),
+            quantiles=freeze(np.column_stack([median - 0.05, median, median + 0.05])), horizon=5, model="test",
+        )
+        neutral_risk, neutral = decide(None)
+        tilted_risk, tilted = decide(forecast)
+        i = symbols.index("AAPL")
+        assert tilted.weights[i] > neutral.weights[i]
+        diag = json.loads(tilted_risk.diagnostics)
+        assert diag["AAPL"]["tilt"] > 1 and all(
+            d["tilt"] == pytest.approx(1.0) for s, d in json.loads(neutral_risk.diagnostics).items() if d["tilt"]
+        )
