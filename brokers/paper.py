@@ -20,6 +20,8 @@ Rules, in the order they apply:
   cancelled and recorded.
 - Commission: ``max(min_commission, commission_bps x notional)``, rounded to the cent.
 - An order for a symbol without a usable price (missing, NaN, <= 0) is rejected.
+- Corporate actions (live prices are raw): a split multiplies the shares and divides the
+  average cost; a cash dividend is credited on the ex-date (``PositionAdjusted``).
 
 Cash changes by exactly ``-(qty x price) - fee`` per fill, so at every mark
 ``equity == cash + sum(qty x last price)``.
@@ -38,11 +40,13 @@ from brokers.config import BrokerConfig
 from daemon.bus import EventBus
 from daemon.events import (
     BarsClosed,
+    CorporateActionOccurred,
     OrderCancelled,
     OrderFilled,
     OrderRejected,
     OrderSubmitted,
     PortfolioMarked,
+    PositionAdjusted,
     TargetWeightsSet,
 )
 
@@ -104,6 +108,37 @@ class PaperBroker:
     def attach(self, bus: EventBus) -> None:
         bus.subscribe(BarsClosed, self.on_bars, name="broker:bars")
         bus.subscribe(TargetWeightsSet, self.on_targets, name="broker:targets")
+        bus.subscribe(CorporateActionOccurred, self.on_corporate_action, name="broker:actions")
+
+    def on_corporate_action(self, action: CorporateActionOccurred) -> None:
+        """Splits change shares (and the average cost, the last price, open orders); cash
+        dividends are credited on the ex-date. No trade, no fee."""
+        i = self._col.get(action.symbol)
+        if i is None or not (math.isfinite(action.value) and action.value > 0):
+            return
+        before = float(self._qty[i])
+        cash_change = 0.0
+        if action.action == "split":
+            self._qty[i] *= action.value
+            self._avg[i] /= action.value
+            self._price[i] /= action.value
+            for order in self._pending:
+                if order.symbol == action.symbol:
+                    order.remaining *= action.value
+        elif action.action == "dividend":
+            cash_change = before * action.value
+            self.cash += cash_change
+        else:
+            return
+        self._held = None
+        if before != 0:
+            self._bus.publish(
+                PositionAdjusted(
+                    ts=action.ts, symbol=action.symbol, reason=f"{action.action} {action.value:g}",
+                    qty_before=before, qty_after=float(self._qty[i]), avg_price=float(self._avg[i]),
+                    cash_change=cash_change,
+                )
+            )
 
     def restore(
         self,

@@ -29,8 +29,8 @@ from daemon.feeds.resilience import Guard
 from daemon.feeds.yahoo import YahooSource
 from daemon.jobs import JobContext, JobRunner
 from daemon.logs import bind
-from daemon.version import tradingd_version
 from daemon.pulls import DataFeeds
+from daemon.version import tradingd_version
 from state.lake import Lake
 from state.recorder import Recorder
 from state.store import Store

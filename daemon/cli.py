@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, date
 from pathlib import Path
 
-from daemon.config import JOB_NAMES, Config, ConfigError, InputError, load_config
+from daemon.config import JOB_NAMES, Config, InputError, load_config
 
 __all__ = ["main"]
 

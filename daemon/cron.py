@@ -11,13 +11,12 @@ checks the two agree over random specs and windows.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from bisect import bisect_left
+from datetime import UTC, datetime, timedelta
 from itertools import product
 
 import numpy as np
 import pandas as pd
-
 from apscheduler.triggers.cron import CronTrigger
 
 __all__ = ["fire_times", "fire_times_reference", "parse_cron"]

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 __all__ = [
     "BarsClosed",
+    "CorporateActionOccurred",
     "Event",
     "FeedExhausted",
     "ForecastReady",
@@ -28,6 +29,7 @@ __all__ = [
     "OrderRejected",
     "OrderSubmitted",
     "PortfolioMarked",
+    "PositionAdjusted",
     "RiskAssessed",
     "TargetWeightsSet",
     "TextsReceived",
@@ -67,6 +69,33 @@ class BarsClosed(Event):
     volume: np.ndarray
     available_at: datetime
     source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CorporateActionOccurred(Event):
+    """A split or cash dividend takes effect at ``ts`` (the start of the ex-date).
+
+    ``action``: "split" (``value`` = new shares per old share, 4.0 for 4:1) or "dividend"
+    (``value`` = cash per share). Bars after ``ts`` are priced ex the action; bars before
+    it are not (prices are stored raw).
+    """
+
+    symbol: str
+    action: str
+    value: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionAdjusted(Event):
+    """The account applied a corporate action: shares and cash changed without a trade."""
+
+    symbol: str
+    reason: str
+    qty_before: float
+    qty_after: float
+    avg_price: float
+    cash_change: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

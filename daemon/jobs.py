@@ -23,7 +23,7 @@ import structlog
 
 from daemon.bus import EventBus
 from daemon.clock import Clock
-from daemon.events import Event, FeedExhausted, JobFailed, JobFinished
+from daemon.events import BarsClosed, Event, FeedExhausted, JobFailed, JobFinished
 from daemon.feeds.bundled import BundledPrices
 from daemon.feeds.live_prices import LakePrices
 from strategies.runner import StrategyRunner
@@ -78,9 +78,10 @@ class JobOutcome:
 
 async def pull_prices(ctx: JobContext) -> JobOutcome:
     """Publish every bar that became available since the last pull."""
-    bars = await ctx.prices.pull(ctx.clock.now())
-    for bar in bars:
-        await ctx.emit(bar)
+    events = await ctx.prices.pull(ctx.clock.now())
+    for event in events:
+        await ctx.emit(event)
+    bars = [e for e in events if isinstance(e, BarsClosed)]
     if ctx.prices.exhausted and not ctx.feed_done:  # bundled history ran out
         ctx.feed_done = True
         await ctx.emit(FeedExhausted(ts=ctx.clock.now(), source=ctx.prices.source, last_bar_ts=ctx.prices.last_bar_ts))

@@ -174,5 +174,26 @@ def _v2_risk(db: Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_core, _v2_risk)
+def _v3_adjustments(db: Database) -> None:
+    """Shares and cash that changed without a trade (splits, dividends): part of the ledger."""
+    db["adjustments"].create(
+        {
+            "id": int,
+            "run_id": str,
+            "ts": str,
+            "symbol": str,
+            "reason": str,  # "split 4" | "dividend 0.82"
+            "qty_before": float,
+            "qty_after": float,
+            "avg_price": float,
+            "cash_change": float,
+        },
+        pk="id",
+        not_null={"run_id", "ts", "symbol", "reason", "qty_before", "qty_after", "cash_change"},
+        foreign_keys=[("run_id", "runs", "run_id")],
+    )
+    db["adjustments"].create_index(["run_id", "ts"])
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_core, _v2_risk, _v3_adjustments)
 SCHEMA_VERSION = len(MIGRATIONS)

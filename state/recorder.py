@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from daemon.bus import EventBus
 from daemon.clock import Clock
 from daemon.events import (
@@ -22,6 +21,7 @@ from daemon.events import (
     OrderRejected,
     OrderSubmitted,
     PortfolioMarked,
+    PositionAdjusted,
     RiskAssessed,
     TargetWeightsSet,
 )
@@ -75,6 +75,7 @@ class Recorder:
             PortfolioMarked: self._on_marked,
             TargetWeightsSet: self._on_targets,
             RiskAssessed: self._on_risk,
+            PositionAdjusted: self._on_adjusted,
             JobFinished: self._on_job,
             JobFailed: self._on_job,
         }
@@ -160,6 +161,13 @@ class Recorder:
         self._batch.targets.extend(
             (self._run_id, ts, bar_ts, s, float(w), e.strategy) for s, w in zip(e.symbols, e.weights, strict=True)
         )
+
+    def _on_adjusted(self, e: PositionAdjusted) -> None:
+        ts = iso(e.ts)
+        self._batch.adjustments.append(
+            (self._run_id, ts, e.symbol, e.reason, e.qty_before, e.qty_after, e.avg_price, e.cash_change)
+        )
+        self._held[e.symbol] = (e.qty_after, e.avg_price)
 
     def _on_risk(self, e: RiskAssessed) -> None:
         self._batch.risk.append(

@@ -19,8 +19,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +59,13 @@ class Batch:
     jobs: list[tuple[Any, ...]] = field(default_factory=list)
     targets: list[tuple[Any, ...]] = field(default_factory=list)
     risk: list[tuple[Any, ...]] = field(default_factory=list)
+    adjustments: list[tuple[Any, ...]] = field(default_factory=list)
     last_event_at: str | None = None
 
     def __bool__(self) -> bool:
         return bool(
             self.orders or self.fills or self.positions or self.equity or self.jobs or self.targets or self.risk
+            or self.adjustments
         )
 
 
@@ -124,6 +126,10 @@ insert or replace into targets (run_id, ts, bar_ts, symbol, weight, strategy)
 values (?, ?, ?, ?, ?, ?)
 """
 
+_ADJUSTMENT_INSERT = """
+insert into adjustments (run_id, ts, symbol, reason, qty_before, qty_after, avg_price, cash_change)
+values (?, ?, ?, ?, ?, ?, ?, ?)
+"""
 _RISK_UPSERT = """
 insert or replace into risk (run_id, ts, bar_ts, strategy, vol, var, cvar, var_method, confidence,
                              scale, bound, gross, limits, weights, diagnostics, notes)
@@ -313,6 +319,7 @@ class Store:
                 (_JOB_INSERT, batch.jobs),
                 (_TARGET_UPSERT, batch.targets),
                 (_RISK_UPSERT, batch.risk),
+                (_ADJUSTMENT_INSERT, batch.adjustments),
             ):
                 if rows:
                     _insert_all(conn, sql, rows)
@@ -324,13 +331,24 @@ class Store:
     # -- reads ---------------------------------------------------------------------------
 
     def ledger(self, run_id: str, start_cash: float) -> Ledger:
-        """Rebuild cash and positions from the run's fills; list its unfilled orders."""
+        """Rebuild cash and positions from the run's fills and adjustments (splits,
+        dividends) in time order; list its unfilled orders."""
         cash = start_cash
         qty: dict[str, float] = {}
         avg: dict[str, float] = {}
-        for symbol, q, price, fee in self.conn.execute(
-            "select symbol, qty, price, fee from fills where run_id = ? order by rowid", (run_id,)
-        ):
+        entries = self.conn.execute(
+            """select ts, 1 as kind, symbol, qty, price, fee, null, null from fills where run_id = ?
+               union all
+               select ts, 0, symbol, qty_after, null, cash_change, avg_price, null from adjustments where run_id = ?
+               order by 1, 2""",
+            (run_id, run_id),
+        )
+        for _, kind, symbol, q, price, fee, adjusted_avg, _ in entries:
+            if kind == 0:  # an adjustment: the shares after it, and the cash it paid
+                qty[symbol] = q
+                avg[symbol] = adjusted_avg
+                cash += fee
+                continue
             cash -= q * price + fee
             held = qty.get(symbol, 0.0)
             new = held + q

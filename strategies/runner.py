@@ -9,6 +9,7 @@ job to record; nothing a strategy does can take the daemon down.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +20,15 @@ import structlog
 
 from daemon.bus import EventBus
 from daemon.clock import Clock
-from daemon.events import BarsClosed, ForecastReady, PortfolioMarked, RiskAssessed, TargetWeightsSet, freeze
+from daemon.events import (
+    BarsClosed,
+    CorporateActionOccurred,
+    ForecastReady,
+    PortfolioMarked,
+    RiskAssessed,
+    TargetWeightsSet,
+    freeze,
+)
 from strategies.base import Strategy, Weights
 from strategies.view import MarketView, PriceHistory
 
@@ -76,6 +85,20 @@ class StrategyRunner:
         bus.subscribe(BarsClosed, self.on_bars, name=f"strategy:{self.strategy.name}")
         bus.subscribe(PortfolioMarked, self.on_marked, name=f"strategy:{self.strategy.name}:marks")
         bus.subscribe(ForecastReady, self.view.set_forecast, name=f"strategy:{self.strategy.name}:forecasts")
+        bus.subscribe(CorporateActionOccurred, self.on_corporate_action, name=f"strategy:{self.strategy.name}:actions")
+
+    def on_corporate_action(self, action: CorporateActionOccurred) -> None:
+        """Back-adjust the history for an action known now (never before it is known)."""
+        if action.action == "split" and action.value > 0:
+            factor = 1.0 / action.value
+        elif action.action == "dividend":
+            last = self.history.last_close(action.symbol)
+            if not (math.isfinite(last) and last > action.value > 0):
+                return
+            factor = 1.0 - action.value / last
+        else:
+            return
+        self.history.adjust(action.symbol, action.ts.timestamp(), factor)
 
     def on_marked(self, mark: PortfolioMarked) -> None:
         """Keep the last mark; the view turns it into weights only when a strategy asks."""
@@ -176,9 +199,9 @@ class StrategyRunner:
             raise StrategyError(f"{self.strategy.name}: weights for unknown symbols {unknown}")
         bad = ~np.isfinite(values)
         if bad.any():
-            raise StrategyError(f"{self.strategy.name}: non-finite weight for {[n for n, b in zip(names, bad) if b]}")
+            raise StrategyError(f"{self.strategy.name}: non-finite weight for {[n for n, b in zip(names, bad, strict=True) if b]}")
         if not self._allow_short and (values < 0).any():
-            negative = [n for n, v in zip(names, values) if v < 0]
+            negative = [n for n, v in zip(names, values, strict=True) if v < 0]
             raise StrategyError(f"{self.strategy.name}: negative weight for {negative} (long-only)")
         gross = float(np.abs(values).sum())
         if gross > self._max_gross + 1e-12:

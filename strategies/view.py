@@ -88,6 +88,25 @@ class PriceHistory:
             grown[: len(old)] = old
             setattr(self, name, grown)
 
+    def adjust(self, symbol: str, before: float, factor: float) -> None:
+        """Multiply ``symbol``'s closes before epoch ``before`` by ``factor`` (volumes by
+        1 / factor): back-adjusting for a split or dividend known now, so returns across
+        the ex-date are not a fake jump."""
+        col = self._col.get(symbol)
+        if col is None:
+            return
+        rows = int(np.searchsorted(self._ts[: self._n], before, side="left"))
+        self._close[:rows, col] *= factor
+        self._volume[:rows, col] /= factor
+
+    def last_close(self, symbol: str) -> float:
+        col = self._col.get(symbol)
+        if col is None or self._n == 0:
+            return float("nan")
+        column = self._close[: self._n, col]
+        finite = column[np.isfinite(column)]
+        return float(finite[-1]) if len(finite) else float("nan")
+
     def rows_until(self, epoch: float) -> int:
         """How many rows were available at ``epoch`` (their ``available_at`` <= it)."""
         return int(np.searchsorted(self._avail[: self._n], epoch, side="right"))

@@ -3,8 +3,9 @@
 Each pull fetches what is new (``daemon.feeds.pull``: rate limit, retries, breaker), the
 lake stores it raw and point-in-time, and every session newer than the last one handed
 out becomes one cross-sectional ``BarsClosed`` (NaN for a symbol without that session).
-Only bars available by ``now`` are read back, so a late correction is seen when it
-arrives and never before.
+Splits and dividends whose ex-date has come are handed out as ``CorporateActionOccurred``
+just before the first bar priced ex the action, so the broker and the strategy adjust
+shares, cash and history exactly then. Only rows available by ``now`` are read back.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pandas as pd
 
-from daemon.events import BarsClosed, freeze
+from daemon.events import BarsClosed, CorporateActionOccurred, freeze
 from daemon.feeds.pull import pull
 from daemon.feeds.yahoo import YahooSource
 from state.lake import Lake
@@ -39,24 +40,44 @@ class LakePrices:
         self._lake = lake
         self._start = datetime.combine(start, datetime.min.time(), UTC)
         self._last: pd.Timestamp | None = None
+        self._last_action: pd.Timestamp | None = None
 
     @property
     def last_bar_ts(self) -> datetime | None:
         return None if self._last is None else self._last.to_pydatetime()
 
     def seek_after(self, ts: datetime) -> None:
-        """Resume: hand out only sessions after ``ts``."""
+        """Resume: hand out only sessions (and corporate actions) after ``ts``."""
         self._last = pd.Timestamp(ts).tz_convert("UTC")
+        self._last_action = self._last
 
-    async def pull(self, now: datetime) -> list[BarsClosed]:
-        """Fetch, store, and return the sessions newer than the last one handed out."""
+    async def pull(self, now: datetime) -> list[BarsClosed | CorporateActionOccurred]:
+        """Fetch, store, and return what is new: actions and sessions, in time order."""
         report = await pull(self._yahoo, self._lake, list(self.symbols), until=now, start=self._start)
         if report.error is not None:
             raise PricePullFailed(f"yahoo: {report.error}")
         bars = await asyncio.to_thread(self.read, now, after=self._last)
+        actions = await asyncio.to_thread(self.actions, now, after=self._last_action)
         if bars:
             self._last = pd.Timestamp(bars[-1].ts)
-        return bars
+        if actions:
+            self._last_action = pd.Timestamp(actions[-1].ts)
+        merged: list[BarsClosed | CorporateActionOccurred] = [*actions, *bars]
+        merged.sort(key=lambda e: e.ts)  # stable: an action sorts before its ex-date's bar
+        return merged
+
+    def actions(self, now: datetime, *, after: pd.Timestamp | None) -> list[CorporateActionOccurred]:
+        """Splits and dividends with an ex-date in (``after``, ``now``] known by ``now``."""
+        frame = self._lake.read("corporate_actions", self.symbols, start=after, end=now, as_of=now)
+        if after is not None:
+            frame = frame[frame["ts"] > after]
+        return [
+            CorporateActionOccurred(
+                ts=pd.Timestamp(row.ts).to_pydatetime(), symbol=str(row.symbol), action=str(row.action),
+                value=float(row.value), source=self.source,
+            )
+            for row in frame.sort_values("ts").itertuples(index=False)
+        ]
 
     def read(self, now: datetime, *, after: pd.Timestamp | None = None, last: int | None = None) -> list[BarsClosed]:
         """Sessions known at ``now`` (after ``after``; or only the ``last`` ones), oldest first."""

@@ -110,7 +110,7 @@ class GarchVolatility:
             else:
                 to_fit.append(i)
 
-        for i, result in zip(to_fit, self._fit([series[i] for i in to_fit], symbols, to_fit)):
+        for i, result in zip(to_fit, self._fit([series[i] for i in to_fit], symbols, to_fit), strict=True):
             symbol = symbols[i]
             reason = self._check_fit(result, series[i])
             if reason is None:

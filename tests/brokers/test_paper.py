@@ -223,3 +223,32 @@ class TestAccountingInvariant:
             assert mark.equity == pytest.approx(mark.cash + float(mark.qty @ mark.prices), rel=1e-12, abs=1e-9)
         fills = h.of(OrderFilled)
         assert h.broker.cash == pytest.approx(50_000.0 - sum(f.qty * f.price + f.fee for f in fills), abs=1e-6)
+
+
+class TestCorporateActions:
+    def test_a_split_changes_shares_and_cost_but_not_value(self) -> None:
+        from daemon.events import CorporateActionOccurred, PositionAdjusted
+
+        h = Harness(fill="same_close")
+        h.send(bar(0, [400.0, 20.0]), target(0, [0.5, 0.0]))
+        h.bus.subscribe(PositionAdjusted, h.events.append, name="probe:adjusted")
+        before = h.broker.equity()
+        h.send(CorporateActionOccurred(ts=day(1) - timedelta(hours=16), symbol="AAA", action="split", value=4.0,
+                                       source="test"))
+        assert h.broker.positions()["AAA"] == 125 * 4
+        assert h.broker.equity() == pytest.approx(before)  # the last price is split too
+        h.send(bar(1, [100.0, 20.0]))
+        assert h.of(PortfolioMarked)[-1].equity == pytest.approx(before)
+        (adjusted,) = h.of(PositionAdjusted)
+        assert (adjusted.qty_before, adjusted.qty_after, adjusted.cash_change) == (125, 500, 0.0)
+        assert adjusted.avg_price == pytest.approx(100.0)
+
+    def test_a_dividend_is_credited_on_the_ex_date(self) -> None:
+        from daemon.events import CorporateActionOccurred
+
+        h = Harness(fill="same_close")
+        h.send(bar(0, [10.0, 20.0]), target(0, [0.5, 0.0]))
+        cash = h.broker.cash
+        h.send(CorporateActionOccurred(ts=day(1) - timedelta(hours=16), symbol="AAA", action="dividend", value=0.25,
+                                       source="test"))
+        assert h.broker.cash == pytest.approx(cash + 5000 * 0.25)

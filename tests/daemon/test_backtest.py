@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from testkit import make_config, run_backtest
 from numpy.testing import assert_allclose
 from skfolio.datasets import load_sp500_dataset
+from testkit import make_config, run_backtest
 
 from brokers.paper import commission
 from daemon.app import build_app

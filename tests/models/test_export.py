@@ -1,11 +1,10 @@
 import onnx
 import pytest
+from models_testkit import DIMS, TINY_MODELS
 
 from models.config import HybridConfig, LSTMConfig, TFTConfig
 from models.export import check_onnx, export_onnx
 from models.factory import build_model, example_inputs
-
-from models_testkit import DIMS, TINY_MODELS
 
 CONFIGS = {"tft": TFTConfig, "lstm": LSTMConfig, "hybrid": HybridConfig}
 

@@ -1,13 +1,12 @@
 import numpy as np
 import pandas as pd
 import pytest
+from models_testkit import synthetic_market
 from numpy.testing import assert_allclose
 
 from models.data import load_macro
 from models.evaluation import information_coefficient
 from models.features import build_features, build_targets, known_future
-
-from models_testkit import synthetic_market
 
 
 class TestBuildFeatures:

@@ -1,14 +1,13 @@
 import numpy as np
 import pandas as pd
 import pytest
+from models_testkit import synthetic_market, tiny_run_config
 from numpy.testing import assert_allclose
 
 from models import registry
 from models.features import build_features
 from models.forecaster import Forecaster, feature_window
 from models.train import run_training
-
-from models_testkit import synthetic_market, tiny_run_config
 
 FAMILIES = ["tft", "lstm_bidirectional", "hybrid"]
 

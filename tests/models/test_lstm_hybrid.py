@@ -1,10 +1,9 @@
 import pytest
 import torch
+from models_testkit import DIMS, TINY_MODELS
 
 from models.config import HYBRID_PRESETS, HybridConfig, LSTMConfig
 from models.factory import ModelDims, build_model, count_parameters, example_inputs
-
-from models_testkit import DIMS, TINY_MODELS
 
 L = 12
 

@@ -6,13 +6,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from models_testkit import synthetic_market, tiny_run_config
 from safetensors.torch import save_file
 
 from models import registry
 from models.registry import CheckpointRejected
 from models.train import run_training
-
-from models_testkit import synthetic_market, tiny_run_config
 
 
 class Boom:

@@ -1,4 +1,5 @@
 import torch
+from models_testkit import DIMS
 from numpy.testing import assert_allclose
 
 from models.factory import example_inputs
@@ -10,8 +11,6 @@ from models.tft_layers import (
     PerVariableGRN,
     VariableSelectionNetwork,
 )
-
-from models_testkit import DIMS
 
 L = 12
 

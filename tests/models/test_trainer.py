@@ -1,5 +1,6 @@
 import pytest
 import torch
+from models_testkit import synthetic_market, tiny_run_config
 from numpy.testing import assert_allclose
 
 from models.dataset import prepare
@@ -7,8 +8,6 @@ from models.distributed import DistContext
 from models.factory import build_model
 from models.pipeline import candidate_positions, model_dims, split_datasets
 from models.trainer import evaluate_loss, fit, warmup_cosine
-
-from models_testkit import synthetic_market, tiny_run_config
 
 CPU = DistContext(0, 1, 0, torch.device("cpu"))
 

@@ -95,3 +95,24 @@ class TestLedger:
         assert [p["order_id"] for p in ledger.pending] == ["o3"]
         assert ledger.last_mark_ts == T
         store.close()
+
+
+class TestLedgerAdjustments:
+    def test_splits_and_dividends_are_part_of_the_rebuilt_ledger(self, tmp_path: Path) -> None:
+        store = Store.open(tmp_path / "t.db")
+        run = new_run(store)
+        t1 = datetime(2020, 8, 31, 4, tzinfo=UTC)  # the ex-date, before that day's bar
+        t2 = datetime(2020, 9, 1, 20, tzinfo=UTC)
+        batch = Batch()
+        batch.orders["o1"] = ("o1", run, iso(T), "A", "buy", 10.0, "filled", None, 10.0, 400.0, iso(T))
+        batch.orders["o2"] = ("o2", run, iso(t2), "A", "sell", 5.0, "filled", None, 5.0, 110.0, iso(t2))
+        batch.fills += [("o1:1", "o1", run, iso(T), "A", 10.0, 400.0, 1.0, 0.0, 400.0),
+                        ("o2:1", "o2", run, iso(t2), "A", -5.0, 110.0, 1.0, 0.0, 110.0)]
+        batch.adjustments += [(run, iso(t1), "A", "split 4", 10.0, 40.0, 100.0, 0.0),
+                              (run, iso(t1), "A", "dividend 0.5", 40.0, 40.0, 100.0, 20.0)]
+        store.write(run, batch)
+        ledger = store.ledger(run, 10_000.0)
+        assert ledger.positions == {"A": 35.0}
+        assert ledger.avg_prices["A"] == pytest.approx(100.0)
+        assert ledger.cash == pytest.approx(10_000.0 - 4000.0 - 1.0 + 20.0 + 550.0 - 1.0)
+        store.close()

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from testkit import TRADINGD, cli_env, make_config, run_backtest
 from numpy.testing import assert_allclose
 from skfolio.datasets import load_sp500_dataset
+from testkit import TRADINGD, cli_env, make_config, run_backtest
 
 pytestmark = pytest.mark.slow
 

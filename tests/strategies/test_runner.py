@@ -157,3 +157,24 @@ class TestView:
         runner.history.append(second)
         with pytest.raises(ValueError, match="not after"):
             runner.history.append(first)
+
+
+class TestCorporateActions:
+    def test_a_split_back_adjusts_history_so_returns_show_no_jump(self) -> None:
+        from daemon.events import CorporateActionOccurred
+
+        runner, clock = runner_for(Fixed({"A": 1.0}))
+        start = datetime(2020, 8, 26, 20, tzinfo=UTC)
+        pre = bars(start, [[400.0, 2.0, 3.0], [404.0, 2.0, 3.0], [408.0, 2.0, 3.0]])
+        for b in pre:
+            clock.advance_to(b.ts)
+            runner.on_bars(b)
+        split = CorporateActionOccurred(ts=start + timedelta(days=4, hours=-16), symbol="A", action="split",
+                                        value=4.0, source="t")
+        clock.advance_to(split.ts)
+        runner.on_corporate_action(split)
+        (after,) = bars(start + timedelta(days=4), [[103.0, 2.0, 3.0]])
+        clock.advance_to(after.ts)
+        runner.on_bars(after)
+        returns = runner.view.returns(3)["A"].to_numpy()
+        assert returns == pytest.approx([404 / 400 - 1, 408 / 404 - 1, 103 / 102 - 1])
