@@ -99,3 +99,39 @@ class TestTorchrunTraining:
         assert (np.diff(forecast.values, axis=-1) > 0).all()
         # daily-vol forecasts in a plausible range for large caps (0.2%–10% a day)
         assert ((forecast.values[:, 3, 1] > 0.002) & (forecast.values[:, 3, 1] < 0.1)).all()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class TestMultiNodeRendezvous:
+    def test_two_nodes_on_a_c10d_rendezvous_train_like_one_process(self, runs, tmp_path: Path):
+        """Two torchrun "nodes" (one process each) meet on a c10d rendezvous over loopback,
+        as two machines would, and end where one process at the same global batch ends."""
+        config = tmp_path / "train.toml"
+        config.write_text(CONFIG)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+        endpoint = f"127.0.0.1:{_free_port()}"
+        procs = [
+            subprocess.Popen(
+                [*TORCHRUN, "--nnodes=2", f"--node_rank={rank}", "--nproc_per_node=1", "--rdzv-backend=c10d",
+                 f"--rdzv-endpoint={endpoint}", "--rdzv-id=tradingd-test", "-m", "models.train",
+                 "--config", str(config), "--registry", str(tmp_path / "registry"),
+                 "--run-dir", str(tmp_path / f"run{rank}")],
+                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )
+            for rank in (0, 1)
+        ]
+        outputs = [p.communicate(timeout=240)[0] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-1500:] for o in outputs)
+        published = registry.latest(tmp_path / "registry")
+        assert published is not None
+        single = load_file(str(runs[0] / "weights.safetensors"))
+        multi = load_file(str(published / "weights.safetensors"))
+        for key in single:
+            torch.testing.assert_close(multi[key], single[key], rtol=0, atol=1e-5, msg=key)

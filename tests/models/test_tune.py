@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 import pytest
 
@@ -81,3 +83,61 @@ class TestTuneMain:
         manifest = registry.verify(registry.latest(tmp_path / "registry"))
         assert manifest.hyperparameters["hidden_size"] == best.model.hidden_size
         assert manifest.hyperparameters["lstm_layers"] == best.model.lstm_layers
+
+
+@pytest.fixture
+def postgres():
+    """A throwaway PostgreSQL server on 127.0.0.1 (skipped where the binaries are missing)."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    import tempfile
+
+    run_as: list[str] = []
+    # Not under tmp_path: pytest's folders are private to root, and the server runs as nobody.
+    root = Path(tempfile.mkdtemp(prefix="tradingd-pg-"))
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(root, "nobody")
+        run_as = ["runuser", "-u", "nobody", "--"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = root / "data"
+    subprocess.run([*run_as, initdb, "-D", str(data), "-A", "trust", "-U", "optuna"], check=True,
+                   capture_output=True, timeout=120)
+    subprocess.run([*run_as, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-o",
+                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"], check=True,
+                   capture_output=True, timeout=120)
+    try:
+        url = f"postgresql://optuna@127.0.0.1:{port}/postgres"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                optuna.storages.RDBStorage(url)
+                break
+            except Exception:  # the server may still be starting
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        yield url
+    finally:
+        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "fast", "stop"], capture_output=True, timeout=120)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow
+class TestTuneOnPostgres:
+    def test_two_workers_share_a_study_in_postgresql(self, tmp_path, postgres):
+        config = tmp_path / "tune.toml"
+        config.write_text(STUDY_TOML.format(tmp=tmp_path).replace(f'"journal:{tmp_path}/optuna.log"', f'"{postgres}"'))
+        assert tune_main(["--config", str(config)]) == 0
+        study = optuna.load_study(study_name="t", storage=make_storage(postgres))
+        trials = study.get_trials(deepcopy=False)
+        assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+        assert {t.user_attrs["worker"] for t in trials} == {0, 1}
