@@ -165,7 +165,7 @@ class LoggingConfig(Section):
 class StoreConfig(Section):
     """``[store]``: backtests commit every ``commit_every`` timestamps (never mid-event)."""
 
-    commit_every: int = Field(default=500, ge=1)
+    commit_every: int = Field(default=2000, ge=1)
 
 
 class ServiceConfig(Section):
