@@ -88,7 +88,6 @@ class PaperBroker:
         self._bus = bus
         self._run_id = run_id
         self.cash = float(cash)
-        self._symbols: tuple[str, ...] = ()
         self._col: dict[str, int] = {}
         self._qty = np.zeros(0)
         self._avg = np.zeros(0)
@@ -195,7 +194,6 @@ class PaperBroker:
             self._price = np.concatenate([self._price, pad])
             self._window = []
             self._held = None
-            self._symbols = tuple(self._col)
         cols = np.array([self._col[s] for s in symbols], dtype=np.intp)
         self._cols_cache[symbols] = cols
         self._identity[symbols] = len(cols) == len(self._col) and bool((cols == np.arange(len(cols))).all())

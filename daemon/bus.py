@@ -44,7 +44,6 @@ class Subscription:
     types: tuple[type[Event], ...]
     blocking: bool = False
     failures: int = 0
-    handled: int = 0
     # live-mode state
     queue: deque[Event] = field(default_factory=deque)
     wakeup: asyncio.Event | None = None
@@ -74,7 +73,6 @@ class EventBus:
         self._draining = False
         self._live = False
         self._idle: asyncio.Event | None = None
-        self.published = 0
 
     # -- subscriptions -------------------------------------------------------------------
 
@@ -116,7 +114,6 @@ class EventBus:
 
     def publish(self, event: Event) -> None:
         """Queue ``event`` for every subscriber. Never blocks."""
-        self.published += 1
         if not self._live:
             self._fifo.append(event)
             return
@@ -171,7 +168,6 @@ class EventBus:
                 for sub in self._route(type(event)):
                     try:
                         sub.handler(event)
-                        sub.handled += 1
                     except Exception as exc:  # isolate: log, count, go on
                         self._handler_failed(sub, event, exc)
         finally:
@@ -213,7 +209,6 @@ class EventBus:
                     await asyncio.to_thread(sub.handler, event)
                 else:
                     sub.handler(event)
-                sub.handled += 1
             except Exception as exc:
                 self._handler_failed(sub, event, exc)
             finally:

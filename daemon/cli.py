@@ -158,7 +158,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 def cmd_job(args: argparse.Namespace) -> int:
     from daemon.app import build_app, next_session_start
-    from daemon.status import _pid_alive
+    from daemon.status import pid_alive
     from state.store import Store
 
     if args.name not in JOB_NAMES:
@@ -169,10 +169,9 @@ def cmd_job(args: argparse.Namespace) -> int:
     if Path(db).exists():
         store = Store.open(db)
         active = store.resumable_run("live", config.config_hash())
-        row = store.rows("select pid from runs where run_id = ?", (active.run_id,)) if active else []
         store.close()
-        if active and active.status == "running" and row and row[0]["pid"] != os.getpid() and _pid_alive(row[0]["pid"]):
-            print(f"tradingd: run {active.run_id} is active in pid {row[0]['pid']}; stop it first", file=sys.stderr)
+        if active and active.status == "running" and active.pid != os.getpid() and pid_alive(active.pid):
+            print(f"tradingd: run {active.run_id} is active in pid {active.pid}; stop it first", file=sys.stderr)
             return 1
     app = build_app(config, mode="live", db_path=args.db, resume=config.run.resume)
     # The bundled source lives in replayed time: "now" is when the job would fire next.
@@ -184,9 +183,13 @@ def cmd_job(args: argparse.Namespace) -> int:
         when = trigger.get_next_fire_time(None, next_session_start(app))
         if when is not None:
             app.clock.advance_to(when.astimezone(UTC))
+
     async def once() -> bool:
-        async with app.data:
+        await app.data.open({args.name})
+        try:
             return await app.jobs.fire(args.name)
+        finally:
+            await app.data.close()
 
     ok = asyncio.run(once())
     app.bus.drain()

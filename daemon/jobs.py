@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +50,6 @@ class JobContext:
     max_staleness: timedelta = timedelta(days=4)
     feed_done: bool = False
     stale: bool = False
-    extras: dict[str, Any] = field(default_factory=dict)
 
     async def emit(self, event: Event) -> None:
         """Publish; a live producer waits while a subscriber's queue is full."""

@@ -115,13 +115,6 @@ class DataFeeds:
             await self._session.close()
             self._session = None
 
-    async def __aenter__(self) -> DataFeeds:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.close()
-
     # -- pulls ---------------------------------------------------------------------------
 
     async def pull(self, job: str, now: datetime) -> tuple[DataReceived | None, str]:

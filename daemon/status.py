@@ -12,10 +12,10 @@ from typing import Any
 
 from state.store import Store
 
-__all__ = ["collect_status", "render_status"]
+__all__ = ["collect_risk", "collect_status", "pid_alive", "render_risk", "render_status"]
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -43,7 +43,7 @@ def collect_status(store: Store, run_id: str | None = None, *, limit: int = 10) 
     if not runs:
         raise LookupError(f"no run {run_id!r}")
     run = runs[0]
-    run["process_alive"] = run["status"] == "running" and _pid_alive(run["pid"])
+    run["process_alive"] = run["status"] == "running" and pid_alive(run["pid"])
     if run["heartbeat_at"]:
         age = datetime.now(UTC) - datetime.fromisoformat(run["heartbeat_at"])
         run["heartbeat_age_s"] = round(age.total_seconds(), 1)

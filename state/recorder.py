@@ -63,7 +63,6 @@ class Recorder:
         self._held: dict[str, tuple[float, float]] = {}  # symbol -> (qty, avg_price)
         self._last_mark: PortfolioMarked | None = None
         self._dirty = False
-        self.commits = 0
 
     def attach(self, bus: EventBus) -> None:
         """Subscribe to everything the store records."""
@@ -210,7 +209,6 @@ class Recorder:
         batch.last_event_at = iso(self._clock.now())
         self._store.write(self._run_id, batch)
         self._batch = Batch()
-        self.commits += 1
 
     def close(self) -> None:
         """Commit what is left."""

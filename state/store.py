@@ -10,7 +10,6 @@ and ordered correctly as text.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -77,6 +76,7 @@ class RunInfo:
     started_at: str
     config_hash: str
     start_cash: float
+    pid: int | None
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,6 @@ class Ledger:
     order_ids: frozenset[str]
     pending: tuple[dict[str, Any], ...]
     last_mark_ts: datetime | None
-    last_target_ts: datetime | None
     last_target_bar_ts: datetime | None
 
 
@@ -175,11 +174,10 @@ class Store:
         if readonly:
             if not path.exists():
                 raise FileNotFoundError(f"no database at {path}")
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # One thread at a time, but not always the same one (state.writer).
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(path, isolation_level=None)
             conn.execute("pragma journal_mode=wal")
             conn.execute("pragma synchronous=normal")
         conn.execute("pragma busy_timeout=10000")
@@ -288,7 +286,7 @@ class Store:
 
     def run(self, run_id: str) -> RunInfo | None:
         row = self.conn.execute(
-            "select run_id, mode, status, started_at, config_hash, start_cash from runs where run_id = ?",
+            "select run_id, mode, status, started_at, config_hash, start_cash, pid from runs where run_id = ?",
             (run_id,),
         ).fetchone()
         return RunInfo(*row) if row else None
@@ -296,7 +294,7 @@ class Store:
     def resumable_run(self, mode: str, config_hash: str) -> RunInfo | None:
         """The newest run of ``mode`` with this config that did not complete."""
         row = self.conn.execute(
-            """select run_id, mode, status, started_at, config_hash, start_cash from runs
+            """select run_id, mode, status, started_at, config_hash, start_cash, pid from runs
                where mode = ? and config_hash = ? and status != 'completed'
                order by started_at desc, rowid desc limit 1""",
             (mode, config_hash),
@@ -307,7 +305,7 @@ class Store:
 
     def write(self, run_id: str, batch: Batch) -> None:
         """Write everything in ``batch`` in one transaction."""
-        if not batch and batch.last_event_at is None:
+        if not batch:
             return
         conn = self.conn
         with self.transaction():
@@ -369,9 +367,9 @@ class Store:
             )
         )
         mark = self.conn.execute("select max(ts) from equity where run_id = ?", (run_id,)).fetchone()[0]
-        target, bar = self.conn.execute(
-            "select ts, bar_ts from targets where run_id = ? order by ts desc limit 1", (run_id,)
-        ).fetchone() or (None, None)
+        (bar,) = self.conn.execute(
+            "select bar_ts from targets where run_id = ? order by ts desc limit 1", (run_id,)
+        ).fetchone() or (None,)
         return Ledger(
             cash=cash,
             positions={s: q for s, q in qty.items() if abs(q) > 1e-12},
@@ -379,7 +377,6 @@ class Store:
             order_ids=order_ids,
             pending=pending,
             last_mark_ts=parse_iso(mark) if mark else None,
-            last_target_ts=parse_iso(target) if target else None,
             last_target_bar_ts=parse_iso(bar) if bar else None,
         )
 
@@ -389,6 +386,3 @@ class Store:
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    def config_of(self, run_id: str) -> dict[str, Any]:
-        row = self.conn.execute("select config_json from runs where run_id = ?", (run_id,)).fetchone()
-        return json.loads(row[0]) if row and row[0] else {}

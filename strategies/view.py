@@ -172,12 +172,6 @@ class MarketView:
         """Number of bars known at the decision time."""
         return self._stop(None)
 
-    def last_bar_ts(self) -> datetime | None:
-        stop = self._stop(None)
-        if stop == 0:
-            return None
-        ts, _, _ = self._history.arrays(stop, 1)
-        return pd.Timestamp(ts[-1], unit="s", tz="UTC").to_pydatetime()
 
     def bar_times(self, count: int) -> np.ndarray:
         """Epoch seconds of the last ``count`` bars known now (oldest first)."""
