@@ -161,3 +161,20 @@ class TestStaleness:
         assert "newest price 2001-09-10" in skipped[0][1] and "max_staleness_days = 4" in skipped[0][1]
         decided = [ts[:10] for (ts,) in rows(db, "select distinct ts from targets order by ts")]
         assert "2001-09-14" not in decided and "2001-09-17" in decided  # fresh data, trading again
+
+
+class TestArchIndices:
+    def test_the_bundled_ohlcv_source_fills_next_bar_orders_at_the_real_open(self, tmp_path: Path) -> None:
+        from arch.data import sp500
+
+        config = make_config(market={"source": "arch_indices"}, strategy={"name": "inverse_vol"})
+        db = tmp_path / "t.db"
+        run_backtest(config, db, "2008-01-01", "2008-12-31")
+        fills = rows(db, "select ts, symbol, bar_price from fills where symbol = 'SP500' order by ts")
+        assert len(fills) >= 10
+        opens = sp500.load()["Open"]
+        for ts, _, bar_price in fills:
+            day = pd.Timestamp(ts).tz_convert("America/New_York").tz_localize(None).normalize()
+            assert bar_price == pytest.approx(float(opens.loc[day]))
+        decided = {t[:10] for (t,) in rows(db, "select ts from orders")}
+        assert all(ts[:10] not in decided for ts, _, _ in fills)  # the bar after the decision
