@@ -95,10 +95,15 @@ class PaperBroker:
         self._bar: BarsClosed | None = None
         self._pending: list[_Order] = []
         self._known_ids: set[str] = set()
-        self._held: tuple[tuple[str, ...], np.ndarray] | None = None  # cache for marks
+        # cache for marks: held symbols, their account columns, their read-only quantities
+        self._held: tuple[tuple[str, ...], np.ndarray, np.ndarray] | None = None
         self._cols_cache: dict[tuple[str, ...], np.ndarray] = {}
         self._identity: dict[tuple[str, ...], bool] = {}  # bar order == account order
         self._bar_index: dict[tuple[str, ...], dict[str, int]] = {}
+        # the last bar's symbols (feeds reuse one tuple, so ``is`` finds it) and columns
+        self._bar_symbols: tuple[str, ...] | None = None
+        self._bar_cols = np.zeros(0, dtype=np.intp)
+        self._bar_identity = False
         self._window: list[tuple[np.ndarray, np.ndarray]] = []  # (close, volume) for impact
         self._log = structlog.get_logger(component="broker")
 
@@ -194,16 +199,19 @@ class PaperBroker:
             self._price = np.concatenate([self._price, pad])
             self._window = []
             self._held = None
+            self._bar_symbols = None  # its identity flag may no longer hold
         cols = np.array([self._col[s] for s in symbols], dtype=np.intp)
         self._cols_cache[symbols] = cols
         self._identity[symbols] = len(cols) == len(self._col) and bool((cols == np.arange(len(cols))).all())
         self._bar_index[symbols] = {s: j for j, s in enumerate(symbols)}
         return cols
 
-    def _learn(self, bar: BarsClosed, cols: np.ndarray) -> None:
+    def _learn(self, bar: BarsClosed, cols: np.ndarray, identity: bool | None = None) -> None:
         close = bar.close
         usable = close > 0  # False for NaN too: the last usable price stays
-        if len(cols) == len(self._price) and self._identity.get(bar.symbols, False):
+        if identity is None:
+            identity = self._identity.get(bar.symbols, False)
+        if identity and len(cols) == len(self._price):
             np.copyto(self._price, close, where=usable)
         else:
             self._price[cols[usable]] = close[usable]
@@ -224,30 +232,33 @@ class PaperBroker:
     # -- bars: fill what is pending, then mark -------------------------------------------
 
     def on_bars(self, bar: BarsClosed) -> None:
-        cols = self._ensure(bar.symbols)
+        symbols = bar.symbols
+        if symbols is not self._bar_symbols:
+            cols = self._ensure(symbols)
+            self._bar_symbols, self._bar_cols, self._bar_identity = symbols, cols, self._identity[symbols]
         if self._pending:
             # next_bar orders; with same_close only orders restored after a restart wait
             # here. Fill before learning this bar: the impact estimate must not see its close.
             self._execute(bar, use_open=True)
-        self._learn(bar, cols)
+        self._learn(bar, self._bar_cols, self._bar_identity)
         self._bar = bar
         self._mark(bar.ts)
 
     def _mark(self, ts: datetime) -> None:
-        if self._held is None:
+        held = self._held
+        if held is None:
             mask = self._qty != 0
-            self._held = (tuple(np.asarray(list(self._col))[mask]), np.flatnonzero(mask))
-        symbols, idx = self._held
-        qty = self._qty[idx]  # fancy indexing copies: safe to hand out read-only
+            idx = np.flatnonzero(mask)
+            qty = self._qty[idx]  # fancy indexing copies: safe to share read-only until it changes
+            qty.setflags(write=False)
+            held = self._held = (tuple(np.asarray(list(self._col))[mask]), idx, qty)
+        symbols, idx, qty = held
         prices = self._price[idx]
-        qty.flags.writeable = False
-        prices.flags.writeable = False
-        value = float(qty @ prices)  # long-only: the market value is also the gross exposure
+        prices.setflags(write=False)
+        value = float(qty.dot(prices))  # long-only: the market value is also the gross exposure
+        cash = self.cash
         self._bus.publish(
-            PortfolioMarked(
-                ts=ts, cash=self.cash, equity=self.cash + value, gross=value,
-                symbols=symbols, qty=qty, prices=prices,
-            )
+            PortfolioMarked(ts=ts, cash=cash, equity=cash + value, gross=value, symbols=symbols, qty=qty, prices=prices)
         )
 
     # -- decisions: orders ---------------------------------------------------------------

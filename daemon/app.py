@@ -33,7 +33,8 @@ from daemon.pulls import DataFeeds
 from daemon.version import tradingd_version
 from state.lake import Lake
 from state.recorder import Recorder
-from state.store import Store
+from state.store import Store, learn_iso
+from state.writer import ProcessWriter
 from strategies.base import Strategy, build_strategy
 from strategies.runner import StrategyRunner
 
@@ -62,10 +63,15 @@ class App:
 
     def close(self, status: str) -> None:
         """Flush, record how the run ended, close the database."""
-        self.trader.strategy.close()
-        self.recorder.close()
-        self.store.finish_run(self.run_id, status, datetime.now(UTC))
-        self.store.close()
+        try:
+            self.trader.strategy.close()
+            self.recorder.close()
+        except Exception:
+            status = "failed"
+            raise
+        finally:
+            self.store.finish_run(self.run_id, status, datetime.now(UTC))
+            self.store.close()
 
 
 def _session_midnights(prices: BundledPrices, timezone: str) -> list[datetime]:
@@ -94,6 +100,7 @@ def _bundled_prices(
         )
     except ValueError as exc:
         raise InputError(str(exc)) from exc
+    learn_iso(prices.bar_times)  # the recorder writes each bar time several times
     first = start or market.replay_start
     i0 = max(prices.index_of(first) if first else warmup, 0)
     last = end or market.replay_end
@@ -207,7 +214,8 @@ def build_app(
     broker = PaperBroker(config.broker, bus=bus, run_id=run_id, cash=config.run.start_cash)
     if mode == "backtest":
         store.fast_writes()
-    recorder = Recorder(store, run_id, clock=clock, autocommit=mode == "live")
+    writer = ProcessWriter(store.path, run_id) if mode == "backtest" and config.store.writer == "process" else None
+    recorder = Recorder(store, run_id, clock=clock, autocommit=mode == "live", writer=writer)
     trader.attach(bus)
     broker.attach(bus)
     recorder.attach(bus)

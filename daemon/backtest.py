@@ -59,6 +59,6 @@ async def run_backtest(app: App, *, progress: bool | None = None) -> int:
     bar.close()
     app.broker.cancel_all("backtest ended", clock.now())
     bus.drain()
-    recorder.flush()
+    recorder.sync()  # every row committed (by the background writer, if any)
     await app.data.close()
     return done

@@ -156,11 +156,11 @@ class EventBus:
         """
         if self._live:
             raise RuntimeError("drain() is for replay mode; a live bus delivers by itself")
-        if self._draining:
+        fifo = self._fifo
+        if self._draining or not fifo:
             return 0
         self._draining = True
         delivered = 0
-        fifo = self._fifo
         try:
             while fifo:
                 event = fifo.popleft()

