@@ -408,43 +408,51 @@ class PaperBroker:
     ) -> None:
         cfg = self.config
         i = self._col[order.symbol]
+        side = order.side
         qty = order.remaining
-        held = float(self._qty[i])
+        held = self._qty.item(i)
         reason = None
         if scale < 1.0:
             qty = qty * scale if cfg.fractional else float(math.floor(qty * scale + _EPS))
             reason = f"insufficient cash: buys scaled to {scale:.4%} of their size"
-        if order.side < 0 and qty > held + _EPS:
+        if side < 0 and qty > held + _EPS:
             qty, reason = max(held, 0.0), "sell exceeds holding (long-only)"
-        if math.isfinite(volume) and volume > 0:
+        if volume > 0 and math.isfinite(volume):  # NaN > 0 is False
             cap = cfg.participation * volume
             cap = cap if cfg.fractional else math.floor(cap + _EPS)
             if qty > cap + _EPS:
                 qty, reason = cap, f"participation cap: {cfg.participation:.0%} of bar volume {volume:g}"
-        price = bar_price * (1.0 + order.side * (cfg.slippage_bps / 1e4 + self._impact(i, qty)))
-        if order.side > 0 and qty * price + commission(qty * price, cfg.commission_bps, cfg.min_commission) > self.cash:
+        move = cfg.slippage_bps / 1e4
+        if cfg.impact_coef > 0:
+            move += self._impact(i, qty)
+        price = bar_price * (1.0 + side * move)
+        notional = qty * price
+        fee = commission(notional, cfg.commission_bps, cfg.min_commission)
+        if side > 0 and notional + fee > self.cash:
             affordable = self._affordable(price)
             if qty > affordable + _EPS:
                 qty, reason = affordable, f"insufficient cash: {self.cash:.2f} available"
+                notional = qty * price
+                fee = commission(notional, cfg.commission_bps, cfg.min_commission)
         if qty <= _EPS:
             self._cancel(order, order.remaining, reason or "nothing to fill", ts)
             return
-        signed = qty * order.side
-        notional = qty * price
-        fee = commission(notional, cfg.commission_bps, cfg.min_commission)
+        signed = qty * side
         self.cash -= signed * price + fee
         new = held + signed
-        avg = float(self._avg[i])
+        avg = self._avg.item(i)
         if signed > 0:
             avg = (held * avg + signed * price) / new
         elif abs(new) < _EPS:
             new, avg = 0.0, 0.0
-        self._qty[i], self._avg[i] = new, avg
+        self._qty[i] = new
+        self._avg[i] = avg
         self._held = None
         remaining = order.remaining - qty
+        order_id = order.order_id
         self._bus.publish(
             OrderFilled(
-                ts=ts, order_id=order.order_id, fill_id=f"{order.order_id}:1", symbol=order.symbol,
+                ts=ts, order_id=order_id, fill_id=order_id + ":1", symbol=order.symbol,
                 qty=signed, price=price, fee=fee, cost=qty * abs(price - bar_price), bar_price=bar_price,
                 remaining=0.0 if reason else remaining, position=new, avg_price=avg,
             )

@@ -9,13 +9,14 @@ every ``store.commit_every`` fires, always between cascades.
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 from tqdm import tqdm
 
 from daemon.app import App
 from daemon.clock import ReplayClock
-from daemon.cron import fire_times
+from daemon.cron import fire_epochs
 
 __all__ = ["replay_timeline", "run_backtest"]
 
@@ -24,11 +25,15 @@ def replay_timeline(app: App) -> list[tuple[datetime, str]]:
     """(fire time, job name) for every job firing in the window, in firing order."""
     start = app.clock.now()
     end = app.window[1] + timedelta(days=1)
-    merged: list[tuple[float, int, str, datetime]] = []
-    for order, (name, trigger) in enumerate(app.triggers.items()):
-        merged.extend((t.timestamp(), order, name, t) for t in fire_times(trigger, start, end))
-    merged.sort()  # by epoch then config order; aware datetimes would compare slowly
-    return [(t, name) for _, _, name, t in merged]
+    names = list(app.triggers)
+    epochs = [fire_epochs(trigger, start, end) for trigger in app.triggers.values()]
+    if not epochs:
+        return []
+    when = np.concatenate(epochs)
+    job = np.concatenate([np.full(len(e), k, dtype=np.int64) for k, e in enumerate(epochs)])
+    order = np.lexsort((job, when))  # by time, ties in config order
+    fromtimestamp = datetime.fromtimestamp
+    return [(fromtimestamp(t, UTC), names[k]) for t, k in zip(when[order].tolist(), job[order].tolist(), strict=True)]
 
 
 async def run_backtest(app: App, *, progress: bool | None = None) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from apscheduler.triggers.cron import CronTrigger
 
-__all__ = ["fire_times", "fire_times_reference", "parse_cron"]
+__all__ = ["fire_epochs", "fire_times", "fire_times_reference", "parse_cron"]
 
 
 def parse_cron(spec: str, timezone: str) -> CronTrigger:
@@ -48,6 +48,11 @@ def _matching(field: object, lo: int, hi: int, probe: datetime, name: str) -> li
 
 def fire_times(trigger: CronTrigger, start: datetime, end: datetime) -> list[datetime]:
     """Fire times in ``[start, end)`` as aware UTC datetimes, equal to the reference."""
+    return [datetime.fromtimestamp(t, UTC) for t in fire_epochs(trigger, start, end).tolist()]
+
+
+def fire_epochs(trigger: CronTrigger, start: datetime, end: datetime) -> np.ndarray:
+    """``fire_times`` as int64 epoch seconds (cron fires are whole seconds), ascending."""
     if getattr(trigger, "jitter", None):
         raise ValueError("jittered triggers cannot be replayed deterministically")
     if trigger.start_date is not None:
@@ -55,7 +60,7 @@ def fire_times(trigger: CronTrigger, start: datetime, end: datetime) -> list[dat
     if trigger.end_date is not None:
         end = min(end, trigger.end_date + timedelta(microseconds=1))
     if end <= start:
-        return []
+        return np.zeros(0, dtype=np.int64)
     tz = trigger.timezone
     fields = {f.name: f for f in trigger.fields}
     probe = datetime(2001, 1, 1)
@@ -88,13 +93,12 @@ def fire_times(trigger: CronTrigger, start: datetime, end: datetime) -> list[dat
     epoch = (base[:, None] + seconds_of_day[None, :]).ravel()
     lo, hi = start.timestamp(), end.timestamp()
     epoch = np.sort(epoch[(epoch >= lo) & (epoch < hi)])
-    out = [datetime.fromtimestamp(int(t), UTC) for t in epoch]
-    extra: list[datetime] = []
+    extra: list[int] = []
     for i in np.flatnonzero(change):
         region_start = datetime.fromtimestamp(int(days.asi8[i] - offsets[i]), UTC)
         region_end = datetime.fromtimestamp(int(days.asi8[min(i + 2, len(days) - 1)] - offsets[min(i + 2, len(days) - 1)]), UTC)
         k = bisect_left(epoch, region_start.timestamp())
-        previous = out[k - 1] if k > 0 else None
+        previous = datetime.fromtimestamp(int(epoch[k - 1]), UTC) if k > 0 else None
         t = (
             trigger.get_next_fire_time(previous, previous)
             if previous is not None
@@ -102,11 +106,11 @@ def fire_times(trigger: CronTrigger, start: datetime, end: datetime) -> list[dat
         )
         while t is not None and t < region_end and t < end:
             if t >= start:
-                extra.append(t.astimezone(UTC))
+                extra.append(int(t.timestamp()))
             t = trigger.get_next_fire_time(t, t)
     if extra:
-        out = sorted(out + extra)
-    return out
+        epoch = np.sort(np.concatenate([epoch, np.array(extra, dtype=np.int64)]))
+    return epoch
 
 
 def _day_mask(fields: dict[str, object], days: pd.DatetimeIndex) -> np.ndarray:

@@ -16,16 +16,20 @@ Guarantees:
 - When the parent dies, the child sees the pipe close, commits what it has read and
   exits.
 
-Frames on the child's stdin are pickles: ``("rows", Batch.rows())`` or
-``("sync", n)``; the child answers each sync with one line ``synced n`` on stdout.
+Frames on the child's stdin are an 8-byte little-endian length, then that many bytes
+of ``marshal`` data (rows are plain tuples of str, float and None; parent and child are
+the same interpreter): ``("rows", Batch.rows())`` or ``("sync", n)``. The child
+answers each sync with one line ``synced n`` on stdout.
 The live daemon does not use this: it commits every event before handling the next.
 """
 
 from __future__ import annotations
 
+import contextlib
+import marshal
 import os
-import pickle
 import sqlite3
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +40,8 @@ from state.batch import Batch, write_rows
 __all__ = ["ProcessWriter", "WriterError"]
 
 _ROOT = Path(__file__).resolve().parent.parent  # puts ``state`` on the child's path
+_LENGTH = struct.Struct("<Q")
+_PIPE_BYTES = 1 << 20  # room for a whole batch: the parent rarely waits for the child
 
 
 class WriterError(RuntimeError):
@@ -59,6 +65,10 @@ class ProcessWriter:
         )
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._stdin: BinaryIO = self._proc.stdin
+        with contextlib.suppress(AttributeError, OSError):  # Linux only; a bigger pipe is optional
+            import fcntl
+
+            fcntl.fcntl(self._stdin.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         self._stdout: BinaryIO = self._proc.stdout
         self._syncs = 0
         self._closed = False
@@ -99,17 +109,13 @@ class ProcessWriter:
         if code != 0:
             raise WriterError(f"background writer for {self.path} exited {code}: {_last_line(err)}")
 
-    def kill(self) -> None:
-        """Stop the child without waiting (it commits nothing more)."""
-        self._closed = True
-        self._proc.kill()
-        self._proc.wait()
-
     def _send(self, frame: tuple[str, Any]) -> None:
         if self._closed:
             raise WriterError("the background writer is closed")
         try:
-            pickle.dump(frame, self._stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            data = marshal.dumps(frame)
+            self._stdin.write(_LENGTH.pack(len(data)))
+            self._stdin.write(data)
             self._stdin.flush()
         except (BrokenPipeError, OSError) as exc:
             raise self._failure(f"{type(exc).__name__}: {exc}") from exc
@@ -147,12 +153,14 @@ def serve(path: str, run_id: str, frames: BinaryIO, replies: BinaryIO) -> int:
         conn.execute("pragma foreign_keys=off")
         conn.execute("pragma cache_size=-65536")
         while True:
-            try:
-                kind, payload = pickle.load(frames)
-            except EOFError:
+            head = frames.read(_LENGTH.size)
+            if len(head) < _LENGTH.size:
                 return 0  # the parent closed the pipe (done, or died between frames)
-            except pickle.UnpicklingError:
+            (size,) = _LENGTH.unpack(head)
+            data = frames.read(size)
+            if len(data) < size:
                 return 0  # the parent died mid-frame: that batch never arrived whole
+            kind, payload = marshal.loads(data)
             if kind == "rows":
                 write_rows(conn, run_id, payload)
             elif kind == "sync":
