@@ -18,7 +18,7 @@ from testkit import cli_env, make_config, run_backtest
 
 from state.batch import Batch
 from state.store import Store
-from state.writer import ProcessWriter, WriterError, _LENGTH, serve
+from state.writer import _LENGTH, ProcessWriter, WriterError, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = {
