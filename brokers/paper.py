@@ -70,7 +70,7 @@ def _order_prefix(run_id: str, decision_ts: datetime) -> str:
     return f"{run_id}:{decision_ts.astimezone(UTC):%Y%m%dT%H%M%SZ}:"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Order:
     order_id: str
     symbol: str
@@ -334,13 +334,16 @@ class PaperBroker:
         """
         cfg = self.config
         slip = cfg.slippage_bps / 1e4
-
-        def cost(order: _Order, sign: int) -> float:
-            notional = order.remaining * price[self._col[order.symbol]] * (1 + sign * slip)
-            return notional + sign * commission(notional, cfg.commission_bps, cfg.min_commission)
-
-        available = self.cash + sum(cost(o, -1) for o in sells)
-        need = sum(cost(o, 1) for o in buys)
+        bps, minimum, col = cfg.commission_bps, cfg.min_commission, self._col
+        raised = 0.0  # what the sells bring, net of their fees
+        for o in sells:
+            notional = o.remaining * price[col[o.symbol]] * (1 - slip)
+            raised += notional - commission(notional, bps, minimum)
+        available = self.cash + raised
+        need = 0.0
+        for o in buys:
+            notional = o.remaining * price[col[o.symbol]] * (1 + slip)
+            need += notional + commission(notional, bps, minimum)
         if need <= available or need <= 0:
             return buys
         scale = max(available, 0.0) / need

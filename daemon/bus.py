@@ -161,11 +161,13 @@ class EventBus:
             return 0
         self._draining = True
         delivered = 0
+        routes = self._routes
         try:
             while fifo:
                 event = fifo.popleft()
                 delivered += 1
-                for sub in self._route(type(event)):
+                route = routes.get(type(event))
+                for sub in route if route is not None else self._route(type(event)):
                     try:
                         sub.handler(event)
                     except Exception as exc:  # isolate: log, count, go on

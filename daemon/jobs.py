@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -75,6 +76,12 @@ class JobOutcome:
     skipped: bool = False
 
 
+@lru_cache(maxsize=256)
+def _routine(detail: str) -> JobOutcome:
+    """The routine outcome with this detail ("already decided this period" recurs daily)."""
+    return JobOutcome(detail, routine=True)
+
+
 _NO_BARS = JobOutcome("no new bars", routine=True)
 _BARS_UNRECORDED = JobOutcome("bars published", routine=True)  # a backtest drops routine details
 
@@ -122,7 +129,7 @@ async def rebalance(ctx: JobContext) -> JobOutcome:
         _log.info("trading_resumed_fresh_prices", newest_bar=last_bar.isoformat() if last_bar else None)
     events, detail = await ctx.offload(ctx.trader.decide) if ctx.live else ctx.trader.decide()
     if not events:
-        return JobOutcome(detail, routine=True)
+        return _routine(detail)
     for event in events:
         await ctx.emit(event)
     return JobOutcome(detail)

@@ -26,9 +26,11 @@ class Batch:
     """Rows that one event (or, in backtests, a run of whole cascades) changes.
 
     ``orders`` and ``positions`` are keyed upserts: later values for the same key win.
+    Rows are tuples or lists (the recorder keeps an open order's row as one list and
+    updates it in place); they are read only when the batch is written.
     """
 
-    orders: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    orders: dict[str, Sequence[Any]] = field(default_factory=dict)
     fills: list[tuple[Any, ...]] = field(default_factory=list)
     positions: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     equity: dict[str, tuple[Any, ...]] = field(default_factory=dict)

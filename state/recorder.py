@@ -110,7 +110,7 @@ class Recorder:
         ts = iso(e.decision_ts)
         order = _OpenOrder([e.order_id, self._run_id, ts, e.symbol, e.side, e.qty, "submitted", None, 0.0, None, iso(e.ts)])
         self._open_orders[e.order_id] = order
-        self._batch.orders[e.order_id] = tuple(order.row)
+        self._batch.orders[e.order_id] = order.row  # the live row: serialised at flush
 
     def _on_filled(self, e: OrderFilled) -> None:
         ts = iso(e.ts)
@@ -127,7 +127,7 @@ class Recorder:
             if e.remaining <= 0:
                 row[_STATUS] = "filled"
                 del self._open_orders[e.order_id]
-            self._batch.orders[e.order_id] = tuple(row)
+            self._batch.orders[e.order_id] = row
         self._held[e.symbol] = (e.position, e.avg_price)
         mv = e.position * e.bar_price
         self._batch.positions[e.symbol] = (self._run_id, e.symbol, e.position, e.avg_price, e.bar_price, mv, ts)
@@ -140,7 +140,7 @@ class Recorder:
         if status == "cancelled" and row[_FILLED] > 0:
             status = "partially_filled"
         row[_STATUS], row[_REASON], row[_UPDATED] = status, reason, ts
-        self._batch.orders[order_id] = tuple(row)
+        self._batch.orders[order_id] = row
         return True
 
     def _on_rejected(self, e: OrderRejected) -> None:

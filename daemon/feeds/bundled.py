@@ -77,7 +77,7 @@ class BundledPrices:
             return values
 
         self._close = matrix("close")
-        self._fields = {f: matrix(f) for f in ("open", "high", "low", "volume")}
+        self._ohlv = tuple(matrix(f) for f in ("open", "high", "low", "volume"))
         self._nan_row = nan_row
         local = (self.sessions + pd.Timedelta(hours=close_time.hour, minutes=close_time.minute)).tz_localize(
             timezone, ambiguous=True, nonexistent="shift_forward"
@@ -120,17 +120,17 @@ class BundledPrices:
 
     def bar(self, i: int) -> BarsClosed:
         """The bar of session ``i`` as an event."""
-        fields = self._fields
+        o, h, lo, v = self._ohlv
         nan = self._nan_row
         ts = self.bar_times[i]
         return BarsClosed(
             ts=ts,
             symbols=self.symbols,
-            open=fields["open"][i] if fields["open"] is not None else nan,
-            high=fields["high"][i] if fields["high"] is not None else nan,
-            low=fields["low"][i] if fields["low"] is not None else nan,
+            open=nan if o is None else o[i],
+            high=nan if h is None else h[i],
+            low=nan if lo is None else lo[i],
             close=self._close[i],
-            volume=fields["volume"][i] if fields["volume"] is not None else nan,
+            volume=nan if v is None else v[i],
             available_at=ts,
             source=self.source,
         )
