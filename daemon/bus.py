@@ -90,7 +90,7 @@ class EventBus:
         if not isinstance(types, tuple):
             types = (types,)
         sub = Subscription(
-            name=name or getattr(handler, "__qualname__", repr(handler)),
+            name=name or str(getattr(handler, "__qualname__", repr(handler))),
             handler=handler,
             types=types,
             blocking=blocking,

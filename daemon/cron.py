@@ -94,9 +94,13 @@ def fire_epochs(trigger: CronTrigger, start: datetime, end: datetime) -> np.ndar
     lo, hi = start.timestamp(), end.timestamp()
     epoch = np.sort(epoch[(epoch >= lo) & (epoch < hi)])
     extra: list[int] = []
+    day_start = days.asi8 - offsets  # UTC instant of each local midnight
     for i in np.flatnonzero(change):
-        region_start = datetime.fromtimestamp(int(days.asi8[i] - offsets[i]), UTC)
-        region_end = datetime.fromtimestamp(int(days.asi8[min(i + 2, len(days) - 1)] - offsets[min(i + 2, len(days) - 1)]), UTC)
+        region_start = datetime.fromtimestamp(int(day_start[i]), UTC)
+        region_end = datetime.fromtimestamp(int(day_start[min(i + 2, len(days) - 1)]), UTC)
+        # Once a fire lands on the day after the change, the next step from it crosses
+        # no transition: the rest of that day is plain cron arithmetic in its offset.
+        settled = int(day_start[i + 1]) if i + 1 < len(keep) and not change[i + 1] else None
         k = bisect_left(epoch, region_start.timestamp())
         previous = datetime.fromtimestamp(int(epoch[k - 1]), UTC) if k > 0 else None
         t = (
@@ -107,6 +111,11 @@ def fire_epochs(trigger: CronTrigger, start: datetime, end: datetime) -> np.ndar
         while t is not None and t < region_end and t < end:
             if t >= start:
                 extra.append(int(t.timestamp()))
+            if settled is not None and t.timestamp() >= settled:
+                later = day_start[i + 1] + seconds_of_day if keep[i + 1] else seconds_of_day[:0]
+                later = later[(later > t.timestamp()) & (later < min(region_end.timestamp(), hi)) & (later >= lo)]
+                extra.extend(later.tolist())
+                break
             t = trigger.get_next_fire_time(t, t)
     if extra:
         epoch = np.sort(np.concatenate([epoch, np.array(extra, dtype=np.int64)]))

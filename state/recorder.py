@@ -10,6 +10,7 @@ by a background process (``state.writer``) while the replay goes on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from daemon.bus import EventBus
@@ -67,11 +68,10 @@ class Recorder:
         self._open_orders: dict[str, _OpenOrder] = {}
         self._held: dict[str, tuple[float, float]] = {}  # symbol -> (qty, avg_price)
         self._last_mark: PortfolioMarked | None = None
-        self._dirty = False
 
     def attach(self, bus: EventBus) -> None:
         """Subscribe to everything the store records."""
-        handlers = {
+        handlers: dict[type[Event], Callable[[Any], None]] = {
             OrderSubmitted: self._on_submitted,
             OrderFilled: self._on_filled,
             OrderRejected: self._on_rejected,
@@ -88,7 +88,7 @@ class Recorder:
                 handler = self._committing(handler)
             bus.subscribe(event_type, handler, name=f"recorder:{event_type.__name__}")
 
-    def _committing(self, handler: Any) -> Any:
+    def _committing(self, handler: Callable[[Any], None]) -> Callable[[Any], None]:
         def record_and_commit(event: Event) -> None:
             handler(event)
             self.flush()
@@ -182,18 +182,11 @@ class Recorder:
         )
 
     def _on_job(self, e: JobFinished | JobFailed) -> None:
-        ok = isinstance(e, JobFinished)
-        self._batch.jobs.append(
-            (
-                self._run_id,
-                e.job,
-                iso(e.fired_at),
-                iso(e.ts),
-                ("skipped" if e.skipped else "ok") if ok else "failed",
-                e.detail if ok else None,
-                None if ok else e.error,
-            )
-        )
+        if isinstance(e, JobFinished):
+            status, detail, error = ("skipped" if e.skipped else "ok"), e.detail, None
+        else:
+            status, detail, error = "failed", None, e.error
+        self._batch.jobs.append((self._run_id, e.job, iso(e.fired_at), iso(e.ts), status, detail, error))
 
     # -- commits -------------------------------------------------------------------------
 

@@ -94,6 +94,25 @@ class TestCronExpansion:
         end = start + timedelta(days=120)
         assert fire_times(trigger, start, end) == fire_times_reference(trigger, start, end)
 
+    @pytest.mark.parametrize("zone", ["America/New_York", "Europe/London", "Australia/Sydney", "America/Santiago"])
+    def test_matches_apscheduler_around_every_dst_change_for_three_decades(self, zone: str) -> None:
+        """Every transition 1995-2026, a week around it, for specs at every hour that
+        matters (midnight, the 1-3 am change window, daytime, late evening)."""
+        import pandas as pd
+
+        days = pd.date_range("1995-01-01", "2026-12-31", freq="D")
+        offsets = days.tz_localize(zone, ambiguous=True, nonexistent="shift_forward").map(lambda t: t.utcoffset())
+        changes = [days[i] for i in range(len(days) - 1) if offsets[i] != offsets[i + 1]]
+        assert len(changes) > 40
+        specs = ["0 0 * * *", "30 1 * * *", "30 2 * * *", "0 3 * * *", "45 16 * * mon-fri", "30 23 * * *",
+                 "15 */7 * * *", "0 0 * * sun,mon"]
+        for spec in specs:
+            trigger = parse_cron(spec, zone)
+            for day in changes:
+                start = datetime(day.year, day.month, day.day, 7, 13, tzinfo=UTC) - timedelta(days=3)
+                end = start + timedelta(days=7)
+                assert fire_times(trigger, start, end) == fire_times_reference(trigger, start, end), (spec, day)
+
     def test_bad_specs_are_refused(self) -> None:
         with pytest.raises(ValueError):
             parse_cron("61 16 * * *", "UTC")
