@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import marshal
 import os
+import signal
 import sqlite3
 import struct
 import subprocess
@@ -173,6 +174,9 @@ def serve(path: str, run_id: str, frames: BinaryIO, replies: BinaryIO) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Ctrl-C in a terminal reaches the whole process group: the parent decides when to
+    # stop (it closes the pipe after its last batch), so the writer must not die first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
         print("usage: python -m state.writer DB RUN_ID  (frames on stdin)", file=sys.stderr)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from testkit import cli_env, make_config, run_backtest
+from testkit import TRADINGD, cli_env, make_config, run_backtest
 
 from state.batch import Batch
 from state.store import Store
@@ -193,6 +193,41 @@ class TestParentKilled:
             store.close()
         assert ledger.cash == pytest.approx(last["cash"], abs=1e-6)
         assert orphans == 0 and fills_after == 0
+
+
+class TestCtrlC:
+    def test_ctrl_c_on_a_backtest_commits_what_was_replayed_and_exits_130(self, tmp_path: Path) -> None:
+        """SIGINT to the whole process group, as a terminal sends it: the writer ignores
+        it, the CLI flushes, the writer commits, the run is marked failed."""
+        db = tmp_path / "t.db"
+        config = tmp_path / "c.toml"
+        config.write_text('[strategy]\nname = "inverse_vol"\n[store]\ncommit_every = 20\n[logging]\nlevel = "error"\n')
+        proc = subprocess.Popen(
+            [*TRADINGD, "backtest", "--config", str(config), "--db", str(db), "--no-progress"],
+            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        marks = 0
+        while time.monotonic() < deadline and marks < 300:
+            time.sleep(0.05)
+            if db.exists():
+                with sqlite3.connect(db, timeout=10) as conn:
+                    if conn.execute("select count(*) from sqlite_master where name = 'equity'").fetchone()[0]:
+                        marks = conn.execute("select count(*) from equity").fetchone()[0]
+        assert proc.poll() is None, "the backtest ended before it could be interrupted"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        store = Store.open(db)
+        try:
+            run = store.rows("select run_id, status from runs")[0]
+            last = store.rows("select ts, cash from equity where run_id = ? order by ts desc limit 1", (run["run_id"],))[0]
+            ledger = store.ledger(run["run_id"], 1_000_000.0)
+        finally:
+            store.close()
+        assert run["status"] == "failed"
+        assert ledger.cash == pytest.approx(last["cash"], abs=1e-6)
+        assert b"WriterError" not in err
 
 
 def _alive(pid: int) -> bool:
