@@ -123,7 +123,7 @@ class BundledPrices:
         o, h, lo, v = self._ohlv
         nan = self._nan_row
         ts = self.bar_times[i]
-        return BarsClosed(
+        return BarsClosed.make(
             ts=ts,
             symbols=self.symbols,
             open=nan if o is None else o[i],

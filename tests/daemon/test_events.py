@@ -33,6 +33,19 @@ def test_every_event_builds_from_its_fields_and_stays_frozen(cls: type) -> None:
     with pytest.raises(TypeError, match=required[-1]):
         cls(**{k: v for k, v in values.items() if k != required[-1]})
     assert event == dataclasses.replace(event)
+    made = cls.make(**values)
+    assert type(made) is cls and made == event
+    with pytest.raises(TypeError):
+        cls.make(*values.values())
+
+
+def test_a_subclass_defined_elsewhere_gets_a_make_that_calls_it() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Pinged(events.Event):
+        n: int
+
+    made = Pinged.make(ts=T, n=3)
+    assert type(made) is Pinged and made == Pinged(ts=T, n=3)
 
 
 def test_defaults_and_equality_are_the_dataclass_ones() -> None:
