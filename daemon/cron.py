@@ -11,7 +11,6 @@ checks the two agree over random specs and windows.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from datetime import UTC, datetime, timedelta
 from itertools import product
 
@@ -101,7 +100,7 @@ def fire_epochs(trigger: CronTrigger, start: datetime, end: datetime) -> np.ndar
         # Once a fire lands on the day after the change, the next step from it crosses
         # no transition: the rest of that day is plain cron arithmetic in its offset.
         settled = int(day_start[i + 1]) if i + 1 < len(keep) and not change[i + 1] else None
-        k = bisect_left(epoch, region_start.timestamp())
+        k = int(np.searchsorted(epoch, region_start.timestamp(), side="left"))
         previous = datetime.fromtimestamp(int(epoch[k - 1]), UTC) if k > 0 else None
         t = (
             trigger.get_next_fire_time(previous, previous)
