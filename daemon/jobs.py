@@ -14,7 +14,7 @@ daily "1 bar" and "no decision today" rows would bury the ones that matter, and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -54,10 +54,17 @@ class JobContext:
 
     async def emit(self, event: Event) -> None:
         """Publish; a live producer waits while a subscriber's queue is full."""
+        await self.emit_all((event,))
+
+    async def emit_all(self, events: Iterable[Event]) -> None:
+        """``emit`` each of ``events`` in order (one coroutine for the lot in a replay)."""
         if self.live:
-            await self.bus.publish_wait(event)
+            for event in events:
+                await self.bus.publish_wait(event)
         else:
-            self.bus.publish(event)
+            publish = self.bus.publish
+            for event in events:
+                publish(event)
 
     async def offload(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run blocking work off the event loop when live; inline in a replay."""
@@ -89,13 +96,7 @@ _BARS_UNRECORDED = JobOutcome("bars published", routine=True)  # a backtest drop
 async def pull_prices(ctx: JobContext) -> JobOutcome:
     """Publish every bar that became available since the last pull."""
     events = await ctx.prices.pull(ctx.clock.now())
-    if ctx.live:
-        for event in events:
-            await ctx.bus.publish_wait(event)
-    else:
-        publish = ctx.bus.publish
-        for event in events:
-            publish(event)
+    await ctx.emit_all(events)
     prices = ctx.prices
     if not ctx.feed_done and prices.exhausted:  # bundled history ran out
         ctx.feed_done = True
@@ -127,11 +128,10 @@ async def rebalance(ctx: JobContext) -> JobOutcome:
     if ctx.stale:
         ctx.stale = False
         _log.info("trading_resumed_fresh_prices", newest_bar=last_bar.isoformat() if last_bar else None)
-    events, detail = await ctx.offload(ctx.trader.decide) if ctx.live else ctx.trader.decide()
+    events, detail = await ctx.offload(ctx.trader.decide)
     if not events:
         return _routine(detail)
-    for event in events:
-        await ctx.emit(event)
+    await ctx.emit_all(events)
     return JobOutcome(detail)
 
 

@@ -56,8 +56,8 @@ def learn_iso(times: Sequence[datetime]) -> None:
     formatting them one by one was a visible share of a replay. Times with
     microseconds are left to ``iso``'s own path.
     """
-    if not times:
-        return
+    if not times or (times[0] in _KNOWN_ISO and times[-1] in _KNOWN_ISO):
+        return  # nothing to do, or this history was learned by an earlier run
     epoch_us = np.fromiter((round(t.timestamp() * 1e6) for t in times), dtype=np.int64, count=len(times))
     if (epoch_us % 1_000_000).any():
         return

@@ -97,18 +97,9 @@ class ProcessWriter:
         """Wait for everything sent to be committed, then stop the child."""
         if self._closed:
             return
-        self._closed = True
-        try:
-            self._stdin.close()
-        except BrokenPipeError:
-            pass
-        code = self._proc.wait()
-        err = self._proc.stderr.read().decode(errors="replace").strip() if self._proc.stderr else ""
-        self._stdout.close()
-        if self._proc.stderr:
-            self._proc.stderr.close()
+        code, err = self._stop(timeout=None)
         if code != 0:
-            raise WriterError(f"background writer for {self.path} exited {code}: {_last_line(err)}")
+            raise WriterError(f"background writer for {self.path} exited {code}: {err}")
 
     def _send(self, frame: tuple[str, Any]) -> None:
         if self._closed:
@@ -122,18 +113,26 @@ class ProcessWriter:
             raise self._failure(f"{type(exc).__name__}: {exc}") from exc
 
     def _failure(self, what: str) -> WriterError:
+        code, err = self._stop(timeout=10)
+        return WriterError(f"background writer for {self.path} failed (exit {code}): {err or what}")
+
+    def _stop(self, timeout: float | None) -> tuple[int, str]:
+        """Close the pipe, wait for the child (killed after ``timeout``), release its
+        pipes; returns its exit code and the last line it wrote to stderr."""
         self._closed = True
-        try:
+        with contextlib.suppress(OSError):
             self._stdin.close()
-        except OSError:
-            pass
         try:
-            code = self._proc.wait(timeout=10)
+            code = self._proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self._proc.kill()
             code = self._proc.wait()
-        err = self._proc.stderr.read().decode(errors="replace").strip() if self._proc.stderr else ""
-        return WriterError(f"background writer for {self.path} failed (exit {code}): {_last_line(err) or what}")
+        err = ""
+        if self._proc.stderr is not None:
+            err = _last_line(self._proc.stderr.read().decode(errors="replace"))
+            self._proc.stderr.close()
+        self._stdout.close()
+        return code, err
 
 
 def _last_line(text: str) -> str:
