@@ -49,7 +49,11 @@ run: $(VENV)/.installed
 	$(BIN)/tradingd run --config $(CONFIG)
 
 test: $(VENV)/.installed-test
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/w1.py

@@ -37,8 +37,8 @@ import numpy as np
 import structlog
 
 from brokers.config import BrokerConfig
-from daemon.bus import EventBus
-from daemon.events import (
+from core.bus import EventBus
+from core.events import (
     BarsClosed,
     CorporateActionOccurred,
     OrderCancelled,
@@ -258,7 +258,7 @@ class PaperBroker:
         value = float(qty.dot(prices))  # long-only: the market value is also the gross exposure
         cash = self.cash
         self._bus.publish(
-            PortfolioMarked.make(ts=ts, cash=cash, equity=cash + value, gross=value, symbols=symbols, qty=qty, prices=prices)
+            PortfolioMarked(ts=ts, cash=cash, equity=cash + value, gross=value, symbols=symbols, qty=qty, prices=prices)
         )
 
     # -- decisions: orders ---------------------------------------------------------------
@@ -315,7 +315,7 @@ class PaperBroker:
         for order in sells + buys:
             self._known_ids.add(order.order_id)
             self._bus.publish(
-                OrderSubmitted.make(
+                OrderSubmitted(
                     ts=target.ts, order_id=order.order_id, symbol=order.symbol,
                     side="buy" if order.side > 0 else "sell", qty=order.remaining,
                     decision_ts=target.ts,
@@ -454,7 +454,7 @@ class PaperBroker:
         remaining = order.remaining - qty
         order_id = order.order_id
         self._bus.publish(
-            OrderFilled.make(
+            OrderFilled(
                 ts=ts, order_id=order_id, fill_id=order_id + ":1", symbol=order.symbol,
                 qty=signed, price=price, fee=fee, cost=qty * abs(price - bar_price), bar_price=bar_price,
                 remaining=0.0 if reason else remaining, position=new, avg_price=avg,

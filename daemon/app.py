@@ -18,11 +18,11 @@ import structlog
 from apscheduler.triggers.cron import CronTrigger
 
 from brokers.paper import PaperBroker
-from daemon.bus import EventBus
-from daemon.clock import Clock, LiveClock, PacedClock, ReplayClock
+from core.bus import EventBus
+from core.clock import Clock, LiveClock, PacedClock, ReplayClock
+from core.events import BarsClosed
 from daemon.config import Config, InputError
 from daemon.cron import parse_cron
-from daemon.events import BarsClosed
 from daemon.feeds.bundled import BundledPrices
 from daemon.feeds.live_prices import LakePrices
 from daemon.feeds.resilience import Guard

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from tqdm import tqdm
 
+from core.clock import ReplayClock
 from daemon.app import App
-from daemon.clock import ReplayClock
 from daemon.cron import fire_epochs
 
 __all__ = ["replay_timeline", "run_backtest"]

@@ -175,7 +175,7 @@ def cmd_job(args: argparse.Namespace) -> int:
             return 1
     app = build_app(config, mode="live", db_path=args.db, resume=config.run.resume)
     # The bundled source lives in replayed time: "now" is when the job would fire next.
-    from daemon.clock import ReplayClock
+    from core.clock import ReplayClock
     from daemon.cron import parse_cron
 
     if isinstance(app.clock, ReplayClock):

@@ -21,12 +21,11 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from brokers.config import BrokerConfig
+from core.settings import Section, format_validation_error
 from daemon.feeds.config import FeedsConfig
-from daemon.settings import Section
 from models.config import RunConfig as ModelsRunConfig
 from strategies.allocation.config import AllocationConfig
 from strategies.config import StrategyConfig
-from strategies.portfolio_config import format_validation_error
 from strategies.risk.config import RiskConfig
 
 __all__ = [

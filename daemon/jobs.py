@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from daemon.bus import EventBus
-from daemon.clock import Clock
-from daemon.events import BarsClosed, Event, FeedExhausted, JobFailed, JobFinished
+from core.bus import EventBus
+from core.clock import Clock
+from core.events import BarsClosed, Event, FeedExhausted, JobFailed, JobFinished
 from daemon.feeds.bundled import BundledPrices
 from daemon.feeds.live_prices import LakePrices
 from strategies.runner import StrategyRunner

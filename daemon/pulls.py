@@ -21,8 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import structlog
 
+from core.events import DataReceived, FundamentalsUpdated, MacroUpdated, TextsReceived
 from daemon.config import Config
-from daemon.events import DataReceived, FundamentalsUpdated, MacroUpdated, TextsReceived
 from daemon.feeds.base import Source
 from daemon.feeds.fred import BundledMacroSource
 from daemon.feeds.http import new_session

@@ -20,8 +20,8 @@ import time
 import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 
+from core.events import FeedExhausted
 from daemon.app import App
-from daemon.events import FeedExhausted
 from daemon.scheduler import build_scheduler
 from daemon.systemd import notify, watchdog_interval
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from daemon.bus import EventBus
-from daemon.clock import Clock
-from daemon.events import (
+from core.bus import EventBus
+from core.clock import Clock
+from core.events import (
     Event,
     JobFailed,
     JobFinished,

@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from daemon.events import BarsClosed
+from core.events import BarsClosed
 from strategies.config import StrategyConfig
 from strategies.view import MarketView
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from daemon.settings import Section
+from core.settings import Section
 
 __all__ = ["HRPConfig", "InverseVolConfig", "StrategyConfig"]
 

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import structlog
 
-from daemon.bus import EventBus
-from daemon.clock import Clock
-from daemon.events import (
+from core.bus import EventBus
+from core.clock import Clock
+from core.events import (
     BarsClosed,
     CorporateActionOccurred,
     ForecastReady,

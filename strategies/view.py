@@ -14,8 +14,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from daemon.clock import Clock
-from daemon.events import BarsClosed, ForecastReady, PortfolioMarked
+from core.clock import Clock
+from core.events import BarsClosed, ForecastReady, PortfolioMarked
 
 __all__ = ["LookAheadError", "MarketView", "PriceHistory"]
 

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time
 import numpy as np
 import pandas as pd
 
-from daemon.events import BarsClosed
+from core.events import BarsClosed
 
 __all__ = ["SOURCES", "BundledPrices"]
 
@@ -123,7 +123,7 @@ class BundledPrices:
         o, h, lo, v = self._ohlv
         nan = self._nan_row
         ts = self.bar_times[i]
-        return BarsClosed.make(
+        return BarsClosed(
             ts=ts,
             symbols=self.symbols,
             open=nan if o is None else o[i],

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
-from daemon.settings import Section
+from core.settings import Section
 
 __all__ = [
     "BUNDLED_FRED_SERIES",

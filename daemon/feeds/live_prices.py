@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pandas as pd
 
-from daemon.events import BarsClosed, CorporateActionOccurred, freeze
+from core.events import BarsClosed, CorporateActionOccurred, freeze
 from daemon.feeds.pull import pull
 from daemon.feeds.yahoo import YahooSource
 from state.lake import Lake

@@ -5,7 +5,7 @@ Names load on first use (PEP 562): reading config needs no pypfopt, cvxpy or arc
 
 from __future__ import annotations
 
-from strategies._lazy import lazy_exports
+from core.lazy import lazy_exports
 
 _HOME = {
     "GarchConfig": "strategies.risk.config",

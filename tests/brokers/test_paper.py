@@ -13,8 +13,8 @@ from numpy.testing import assert_allclose
 
 from brokers.config import BrokerConfig
 from brokers.paper import PaperBroker, commission, order_id_for
-from daemon.bus import EventBus
-from daemon.events import (
+from core.bus import EventBus
+from core.events import (
     BarsClosed,
     OrderCancelled,
     OrderFilled,
@@ -227,7 +227,7 @@ class TestAccountingInvariant:
 
 class TestCorporateActions:
     def test_a_split_changes_shares_and_cost_but_not_value(self) -> None:
-        from daemon.events import CorporateActionOccurred, PositionAdjusted
+        from core.events import CorporateActionOccurred, PositionAdjusted
 
         h = Harness(fill="same_close")
         h.send(bar(0, [400.0, 20.0]), target(0, [0.5, 0.0]))
@@ -244,7 +244,7 @@ class TestCorporateActions:
         assert adjusted.avg_price == pytest.approx(100.0)
 
     def test_a_dividend_is_credited_on_the_ex_date(self) -> None:
-        from daemon.events import CorporateActionOccurred
+        from core.events import CorporateActionOccurred
 
         h = Harness(fill="same_close")
         h.send(bar(0, [10.0, 20.0]), target(0, [0.5, 0.0]))

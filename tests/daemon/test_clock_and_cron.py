@@ -9,7 +9,7 @@ from apscheduler.triggers.cron import CronTrigger
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.clock import ClockError, LiveClock, PacedClock, ReplayClock
+from core.clock import ClockError, LiveClock, PacedClock, ReplayClock
 from daemon.cron import fire_times, fire_times_reference, parse_cron
 from daemon.scheduler import ClockTrigger
 

@@ -11,7 +11,7 @@ import pandas as pd
 from feeds_testkit import FakeTime, make_guard
 from test_yahoo import FakeYahoo, close_at, recorded
 
-from daemon.events import BarsClosed
+from core.events import BarsClosed
 from daemon.feeds.config import YahooConfig
 from daemon.feeds.live_prices import LakePrices
 from daemon.feeds.yahoo import YahooSource
@@ -52,7 +52,7 @@ class TestLakePrices:
 
 class TestCorporateActions:
     def test_the_split_is_handed_out_just_before_the_first_bar_priced_ex_split(self, tmp_path: Path) -> None:
-        from daemon.events import CorporateActionOccurred
+        from core.events import CorporateActionOccurred
 
         prices = feed(tmp_path, recorded("2020-09-03"))
         asyncio.run(prices.pull((close_at("2020-08-28") + pd.Timedelta(hours=1)).to_pydatetime()))

@@ -90,9 +90,9 @@ class TestForecastTilt:
     def test_a_forecast_on_the_bus_tilts_the_next_decision_and_none_leaves_it_neutral(self) -> None:
         from datetime import datetime, time, timedelta
 
-        from daemon.bus import EventBus
-        from daemon.clock import ReplayClock
-        from daemon.events import ForecastReady, RiskAssessed, TargetWeightsSet, freeze
+        from core.bus import EventBus
+        from core.clock import ReplayClock
+        from core.events import ForecastReady, RiskAssessed, TargetWeightsSet, freeze
         from daemon.feeds.bundled import BundledPrices
         from strategies.allocation.config import AllocationConfig
         from strategies.managed import ManagedPortfolio

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from daemon.clock import ReplayClock
-from daemon.events import BarsClosed, freeze
+from core.clock import ReplayClock
+from core.events import BarsClosed, freeze
 from strategies.base import HRP, InverseVol, Strategy
 from strategies.runner import StrategyError, StrategyRunner, period_key
 from strategies.view import LookAheadError
@@ -161,7 +161,7 @@ class TestView:
 
 class TestCorporateActions:
     def test_a_split_back_adjusts_history_so_returns_show_no_jump(self) -> None:
-        from daemon.events import CorporateActionOccurred
+        from core.events import CorporateActionOccurred
 
         runner, clock = runner_for(Fixed({"A": 1.0}))
         start = datetime(2020, 8, 26, 20, tzinfo=UTC)

@@ -28,7 +28,7 @@ from typing import Any
 
 import structlog
 
-from daemon.events import Event
+from core.events import Event
 
 __all__ = ["EventBus", "Subscription"]
 

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from core.bus import EventBus
+from core.events import Event
 from daemon import logs
-from daemon.bus import EventBus
-from daemon.events import Event
 
 T0 = datetime(2020, 1, 2, 21, tzinfo=UTC)
 

@@ -8,13 +8,14 @@ Market data is cross-sectional: one ``BarsClosed`` per timestamp carries the uni
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
+
+if TYPE_CHECKING:  # annotations only: brokers and strategies need not import pyarrow
+    import pyarrow as pa
 
 __all__ = [
     "BarsClosed",
@@ -48,20 +49,9 @@ def freeze(values: object, dtype: type = np.float64) -> np.ndarray:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
-    """Base of all events. ``ts``: the aware UTC time the event describes.
-
-    ``make(**fields)`` builds an event like the class call does; tradingd's own event
-    types get a faster one (``_fast_constructors`` below), other subclasses call the class.
-    """
+    """Base of all events. ``ts``: the aware UTC time the event describes."""
 
     ts: datetime
-
-    def __init_subclass__(cls) -> None:  # no super(): slots=True rebuilds the class
-
-        def make(**fields: Any) -> Event:
-            return cls(**fields)
-
-        cls.make = staticmethod(make)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -305,46 +295,3 @@ class JobFailed(Event):
     job: str
     fired_at: datetime
     error: str
-
-
-def _fast_constructors(cls: type) -> None:
-    """Give a frozen slots dataclass a faster ``__init__`` and a ``make`` constructor.
-
-    Both store each field through its slot descriptor instead of ``object.__setattr__``
-    by name; same signature (keyword-only, same defaults), same frozen result.
-    ``cls.make(...)`` also skips ``type.__call__``, which packs the keywords into a dict
-    for ``__init__``: the hot producers (bars, marks, orders, fills) use it. Building an
-    ``OrderFilled`` takes 0.9 us this way against 2.7 us for the dataclass's own
-    ``__init__`` (bench/RESULTS.md, W1).
-    """
-    fields = dataclasses.fields(cls)
-    params, body, scope = [], [], {"_object_new": object.__new__, "_cls": cls}
-    for f in fields:
-        if f.default is not dataclasses.MISSING:
-            scope[f"_d_{f.name}"] = f.default
-            params.append(f"{f.name}=_d_{f.name}")
-        elif f.default_factory is not dataclasses.MISSING:  # pragma: no cover - none today
-            return
-        else:
-            params.append(f.name)
-        owner = next(k for k in cls.__mro__ if f.name in k.__dict__)
-        scope[f"_set_{f.name}"] = owner.__dict__[f.name].__set__
-        body.append(f"    _set_{f.name}(self, {f.name})")
-    signature = ", ".join(params)
-    source = (
-        f"def __init__(self, *, {signature}):\n" + "\n".join(body) + "\n\n"
-        f"def make(*, {signature}):\n    self = _object_new(_cls)\n" + "\n".join(body) + "\n    return self\n"
-    )
-    exec(source, scope)  # noqa: S102 - generated from the dataclass's own field names
-    init, make = scope["__init__"], scope["make"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__doc__ = cls.__init__.__doc__
-    make.__qualname__ = f"{cls.__qualname__}.make"
-    make.__doc__ = f"Build a {cls.__name__} (same keywords as the class; cheaper on hot paths)."
-    cls.__init__ = init
-    cls.make = staticmethod(make)
-
-
-for _cls in [c for c in globals().values() if isinstance(c, type) and issubclass(c, Event)]:
-    _fast_constructors(_cls)
-del _cls
