@@ -132,6 +132,9 @@ class PaperBroker:
         elif action.action == "dividend":
             cash_change = before * action.value
             self.cash += cash_change
+        elif action.action == "delisting":  # sold at the last price (``value``), no fee
+            self._delist(i, action)
+            cash_change = before * action.value
         else:
             return
         self._held = None
@@ -143,6 +146,19 @@ class PaperBroker:
                     cash_change=cash_change,
                 )
             )
+
+    def _delist(self, i: int, action: CorporateActionOccurred) -> None:
+        """The symbol stopped trading: cash out the holding at ``action.value``, drop its orders."""
+        qty = float(self._qty[i])
+        self.cash += qty * action.value
+        self._qty[i] = 0.0
+        self._avg[i] = 0.0
+        self._price[i] = action.value
+        for order in [o for o in self._pending if o.symbol == action.symbol]:
+            self._pending.remove(order)
+            self._cancel(order, order.remaining, f"{action.symbol} delisted", action.ts)
+        if qty:
+            self._log.info("position_delisted", symbol=action.symbol, qty=qty, price=action.value, ts=action.ts.isoformat())
 
     def restore(
         self,

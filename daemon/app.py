@@ -24,6 +24,7 @@ from core.events import BarsClosed
 from daemon.config import Config, InputError
 from daemon.cron import parse_cron
 from daemon.feeds.bundled import BundledPrices
+from daemon.feeds.lake_replay import LakeReplayPrices
 from daemon.feeds.live_prices import LakePrices
 from daemon.feeds.resilience import Guard
 from daemon.feeds.yahoo import YahooSource
@@ -95,9 +96,15 @@ def _bundled_prices(
 ) -> _Prices:
     market = config.market
     try:
-        prices = BundledPrices(
-            market.source, timezone=market.timezone, close_time=market.close_time, symbols=market.symbols
-        )
+        if market.source == "lake":
+            prices: BundledPrices = LakeReplayPrices(
+                Lake(Path(config.run.data_dir) / "lake"), timezone=market.timezone, close_time=market.close_time,
+                symbols=market.symbols, as_of=datetime.now(UTC),
+            )
+        else:
+            prices = BundledPrices(
+                market.source, timezone=market.timezone, close_time=market.close_time, symbols=market.symbols
+            )
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     learn_iso(prices.bar_times)  # the recorder writes each bar time several times

@@ -81,7 +81,7 @@ class RunConfig(Section):
 class MarketConfig(Section):
     """``[market]``: the universe, its exchange calendar and the offline replay."""
 
-    source: Literal["skfolio_sp500", "arch_indices", "yfinance"] = "skfolio_sp500"
+    source: Literal["skfolio_sp500", "arch_indices", "yfinance", "lake"] = "skfolio_sp500"
     symbols: tuple[str, ...] = ()
     timezone: str = "America/New_York"
     close_time: time = time(16, 0)
