@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(doctor)
     doctor.add_argument("--json", action="store_true")
 
+    from daemon.data.cli import add_data_parser
+
+    add_data_parser(sub, _common, _date)
+
     for name, helptext in (("train", "train a forecaster (see docs/models.md)"), ("tune", "hyperparameter search")):
         extra = sub.add_parser(name, help=helptext, add_help=False)
         extra.add_argument("rest", nargs=argparse.REMAINDER)
@@ -243,6 +247,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if any(c.level == "error" for c in checks) else 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from daemon.data.cli import run_data_command
+
+    config = _load(args)
+    _setup_logging(args, config)
+    return run_data_command(args, config)
+
+
 def cmd_models(command: str, rest: list[str]) -> int:
     try:
         from models import cli as models_cli
@@ -260,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"run": cmd_run, "backtest": cmd_backtest, "job": cmd_job, "status": cmd_status, "risk": cmd_risk,
-                "doctor": cmd_doctor}
+                "doctor": cmd_doctor, "data": cmd_data}
     try:
         return commands[args.command](args)
     except InputError as exc:  # config, arguments, or values that only show once data loads
