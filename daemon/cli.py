@@ -152,6 +152,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         app.close("failed")
         raise
     summary = summarize(app.store, app.run_id)
+    if config.market.benchmark:  # a lake symbol to compare with
+        from daemon.data.commands import lake_of
+        from daemon.report import with_benchmark
+
+        summary = with_benchmark(summary, lake_of(config), config.market.benchmark)
     app.close("completed")
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))

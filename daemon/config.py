@@ -89,6 +89,7 @@ class MarketConfig(Section):
     replay_end: date | None = None
     pace: float = Field(default=1.0, gt=0, description="trading days per wall second")
     max_staleness_days: float = Field(default=4.0, gt=0, description="refuse to trade on older prices")
+    benchmark: str | None = Field(default=None, description="a lake symbol the backtest summary compares with")
 
     @field_validator("symbols", mode="before")
     @classmethod

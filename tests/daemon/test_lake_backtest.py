@@ -223,3 +223,41 @@ class TestCorporateActionsAndListings:
         closes = pd.concat({p.stem: pd.read_csv(p, index_col="Date", parse_dates=True)["Close"] for p in paths}, axis=1)
         assert reconcile(db, run_id, closes, []) < 1e-6
         assert rows(db, "select count(*) from adjustments where run_id = ?", run_id) == [(0,)]  # a gap is no delisting
+
+
+class TestCommandLine:
+    def test_import_then_backtest_against_a_lake_benchmark_then_the_paced_daemon_replays_the_lake(
+        self, tmp_path: Path
+    ) -> None:
+        import json
+        import subprocess
+
+        from testkit import TRADINGD, cli_env
+
+        paths = synthetic(tmp_path, {"AAA": (0, 120), "BBB": (0, 120), "SPY": (0, 120)}, days=120)
+        config = tmp_path / "c.toml"
+        config.write_text(
+            f'[run]\ndata_dir = "{tmp_path / "data"}"\n[market]\nsource = "lake"\nsymbols = ["AAA", "BBB"]\n'
+            'benchmark = "SPY"\npace = 200\nreplay_start = 2021-04-01\n'
+            '[strategy]\nname = "inverse_vol"\nrebalance = "weekly"\n[strategy.inverse_vol]\nlookback = 20\n'
+        )
+
+        def tradingd(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*TRADINGD, *args, "--config", str(config)], env=cli_env(), capture_output=True,
+                                  text=True, timeout=180, cwd=tmp_path)
+
+        assert tradingd("data", "import", *map(str, paths)).returncode == 0
+        result = tradingd("backtest", "--start", "2021-03-01", "--end", "2021-06-18", "--json", "--db", str(tmp_path / "b.db"))
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        spy = pd.read_csv(tmp_path / "SPY.csv", index_col="Date", parse_dates=True)["Close"]
+        assert summary["benchmark"] == "SPY" and summary["fills"] > 0, summary
+        assert summary["start"][:10] == "2021-03-01" and summary["end"][:10] == "2021-06-18", summary
+        assert summary["benchmark_return"] == pytest.approx(spy["2021-06-18"] / spy[:"2021-02-26"].iloc[-1] - 1, rel=1e-12)
+
+        db = tmp_path / "live.db"
+        daemon = tradingd("run", "--exit-when-done", "--db", str(db))
+        assert daemon.returncode == 0, daemon.stderr
+        last = rows(db, "select max(ts) from equity")[0][0]
+        assert last.startswith(str(pd.bdate_range("2021-01-04", periods=120)[-1].date()))
+        assert rows(db, "select count(*) from fills")[0][0] > 0
