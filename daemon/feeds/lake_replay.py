@@ -56,7 +56,8 @@ class LakeReplayPrices(BundledPrices):
         rows = rows.sort_values(["symbol", "ts", "available_at"], kind="stable").drop_duplicates(["symbol", "ts"])
         rows["session"] = rows["ts"].dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
         rows = rows.drop_duplicates(["symbol", "session"], keep="last")
-        frames = {f: rows.pivot(index="session", columns="symbol", values=f).reindex(columns=list(symbols)) for f in _FIELDS}
+        wide = rows.set_index(["session", "symbol"])[list(_FIELDS)].unstack("symbol")  # one reshape for all fields
+        frames = {f: wide[f].reindex(columns=list(symbols)) for f in _FIELDS}
         super().__init__("lake", timezone=timezone, close_time=close_time, symbols=symbols, frames=frames)
         known = rows.groupby("session")["available_at"].max().reindex(self.sessions)
         release = np.maximum(self._epoch, known.map(lambda t: t.timestamp()).to_numpy(np.float64))

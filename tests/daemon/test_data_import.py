@@ -110,7 +110,7 @@ class TestBrokenFiles:
     def test_skipping_bad_rows_imports_the_rest_and_says_what_it_left_out(self, tmp_path: Path) -> None:
         lake = Lake(tmp_path / "lake")
         text = "Date,Close\n2024-01-02,10\n2024-01-03,-1\n2024-01-04,12\nnope,1\n"
-        report = run(lake, write(tmp_path / "x.csv", text), skip_bad_rows=True)
+        report = run(lake, write(tmp_path / "x.csv", text + "\n\n"), skip_bad_rows=True)  # blank lines: no rows
 
         assert [p.line for p in report.errors] == [3, 5] and report.skipped == 2
         assert_allclose(lake.read("bars", ["X"], as_of=NOW)["close"], [10, 12])
