@@ -99,7 +99,7 @@ def _bundled_prices(
         if market.source == "lake":
             prices: BundledPrices = LakeReplayPrices(
                 Lake(Path(config.run.data_dir) / "lake"), timezone=market.timezone, close_time=market.close_time,
-                symbols=market.symbols, as_of=datetime.now(UTC),
+                symbols=market.symbols, as_of=datetime.now(UTC), benchmark=market.benchmark,
             )
         else:
             prices = BundledPrices(

@@ -45,11 +45,15 @@ class LakeReplayPrices(BundledPrices):
         close_time: time,
         symbols: tuple[str, ...] = (),
         as_of: datetime,
+        benchmark: str | None = None,
     ) -> None:
+        """``symbols``: the universe (empty: every symbol with bars, except ``benchmark``)."""
         stored = lake.symbols("bars")
         if not stored:
             raise ValueError(f"market.source = 'lake': no bars in {lake.root} (load some: tradingd data import FILES)")
-        symbols = tuple(symbols) or tuple(stored)
+        symbols = tuple(symbols) or tuple(s for s in stored if s != benchmark)
+        if not symbols:
+            raise ValueError(f"market.symbols: nothing to trade in {lake.root} besides the benchmark {benchmark!r}")
         if missing := [s for s in symbols if s not in stored]:
             raise ValueError(f"market.symbols: {', '.join(missing)} not in the lake at {lake.root} (it has {', '.join(stored)})")
         rows = lake.read("bars", symbols, as_of=as_of, vintages="all")
@@ -106,7 +110,8 @@ class LakeReplayPrices(BundledPrices):
     def take(self, now: datetime) -> list[BarsClosed | CorporateActionOccurred]:  # type: ignore[override]
         """Actions whose ex-date has come, then the sessions known by ``now``, in time order."""
         bars = super().take(now)
-        limit, actions, k = now.timestamp(), self._actions, self._action_cursor
+        last_bar = self._epoch_list[self._stop - 1] if self._stop else -np.inf
+        limit, actions, k = min(now.timestamp(), last_bar), self._actions, self._action_cursor  # none after the window
         if k >= len(actions) or actions[k][0] > limit:
             return bars  # type: ignore[return-value]
         due = []

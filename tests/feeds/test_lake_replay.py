@@ -102,3 +102,18 @@ class TestPointInTimeReplay:
             LakeReplayPrices(lake, timezone="America/New_York", close_time=time(16, 0), symbols=("MSFT",), as_of=NOW)
         with pytest.raises(ValueError, match="no bars in"):
             replay(Lake(tmp_path / "empty"))
+
+    def test_without_market_symbols_the_universe_is_the_lake_less_the_benchmark(self, tmp_path: Path) -> None:
+        lake, _ = backfilled(tmp_path)
+        lake.write("bars", lake.read("bars", ["AAPL"], as_of=NOW).assign(symbol="SPY"))
+        only_spy = Lake(tmp_path / "only")
+        only_spy.write("bars", lake.read("bars", ["SPY"], as_of=NOW))
+
+        def prices(source: Lake, benchmark: str | None) -> LakeReplayPrices:
+            return LakeReplayPrices(source, timezone="America/New_York", close_time=time(16, 0), as_of=NOW,
+                                    benchmark=benchmark)
+
+        assert prices(lake, None).symbols == ("AAPL", "SPY")
+        assert prices(lake, "SPY").symbols == ("AAPL",)
+        with pytest.raises(ValueError, match="nothing to trade"):
+            prices(only_spy, "SPY")
