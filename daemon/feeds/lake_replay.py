@@ -69,6 +69,7 @@ class LakeReplayPrices(BundledPrices):
         self._zone = timezone
         self._actions = self._action_events(lake, symbols, as_of, timezone)
         self._action_cursor = 0
+        self._past_delistings: list[CorporateActionOccurred] = []
 
     # -- corporate actions and delistings --------------------------------------------------
 
@@ -103,13 +104,20 @@ class LakeReplayPrices(BundledPrices):
         self._skip_actions_until(ts.timestamp())
 
     def _skip_actions_until(self, epoch: float) -> None:
+        """Start after ``epoch``; delistings before it are handed out again with the next
+        pull, so a run that starts (or resumes) later still never trades those symbols
+        (the broker holds none of them by then, so they move no cash)."""
         self._action_cursor = int(np.searchsorted([e for e, _ in self._actions], epoch, side="right"))
+        self._past_delistings = [e for _, e in self._actions[: self._action_cursor] if e.action == "delisting"]
 
     # -- bars ------------------------------------------------------------------------------
 
     def take(self, now: datetime) -> list[BarsClosed | CorporateActionOccurred]:  # type: ignore[override]
         """Actions whose ex-date has come, then the sessions known by ``now``, in time order."""
         bars = super().take(now)
+        if self._past_delistings:
+            bars = [*self._past_delistings, *bars]  # type: ignore[list-item]
+            self._past_delistings = []
         last_bar = self._epoch_list[self._stop - 1] if self._stop else -np.inf
         limit, actions, k = min(now.timestamp(), last_bar), self._actions, self._action_cursor  # none after the window
         if k >= len(actions) or actions[k][0] > limit:

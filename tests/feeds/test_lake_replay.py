@@ -117,3 +117,18 @@ class TestPointInTimeReplay:
         assert prices(lake, "SPY").symbols == ("AAPL",)
         with pytest.raises(ValueError, match="nothing to trade"):
             prices(only_spy, "SPY")
+
+    def test_a_symbol_whose_bars_stop_is_delisted_and_a_later_start_still_knows_it(self, tmp_path: Path) -> None:
+        lake, _ = backfilled(tmp_path)
+        lake.write("bars", lake.read("bars", ["AAPL"], as_of=NOW).iloc[:4].assign(symbol="GONE"))  # to 2020-08-10
+
+        prices = replay(lake)
+        events = prices.take(NOW)
+        later = replay(lake)
+        later.seek_after(close_at("2020-09-01").to_pydatetime())  # a resume after the delisting
+
+        (gone,) = [e for e in events if isinstance(e, CorporateActionOccurred) and e.action == "delisting"]
+        assert gone.symbol == "GONE" and gone.value == pytest.approx(450.91)
+        assert gone.ts == pd.Timestamp("2020-08-27 00:00", tz="America/New_York")  # its first missing session
+        assert [e for e in later.take(NOW) if isinstance(e, CorporateActionOccurred)] == [gone]
+        assert [e for e in later.take(NOW)] == []
