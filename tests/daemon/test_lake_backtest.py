@@ -238,7 +238,7 @@ class TestCommandLine:
         config = tmp_path / "c.toml"
         config.write_text(
             f'[run]\ndata_dir = "{tmp_path / "data"}"\n[market]\nsource = "lake"\nsymbols = ["AAA", "BBB"]\n'
-            'benchmark = "SPY"\npace = 200\nreplay_start = 2021-04-01\n'
+            'benchmark = "SPY"\npace = 20\nreplay_start = 2021-05-03\n'
             '[strategy]\nname = "inverse_vol"\nrebalance = "weekly"\n[strategy.inverse_vol]\nlookback = 20\n'
         )
 
