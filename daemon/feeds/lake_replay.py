@@ -56,7 +56,7 @@ class LakeReplayPrices(BundledPrices):
             raise ValueError(f"market.symbols: nothing to trade in {lake.root} besides the benchmark {benchmark!r}")
         if missing := [s for s in symbols if s not in stored]:
             raise ValueError(f"market.symbols: {', '.join(missing)} not in the lake at {lake.root} (it has {', '.join(stored)})")
-        rows = lake.read("bars", symbols, as_of=as_of, vintages="all")
+        rows = lake.read("bars", symbols, as_of=as_of, vintages="all", columns=list(_FIELDS))
         rows = rows.sort_values(["symbol", "ts", "available_at"], kind="stable").drop_duplicates(["symbol", "ts"])
         rows["session"] = rows["ts"].dt.tz_convert(timezone).dt.tz_localize(None).dt.normalize()
         rows = rows.drop_duplicates(["symbol", "session"], keep="last")
