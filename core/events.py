@@ -8,6 +8,7 @@ Market data is cross-sectional: one ``BarsClosed`` per timestamp carries the uni
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -34,6 +35,7 @@ __all__ = [
     "PortfolioMarked",
     "PositionAdjusted",
     "RiskAssessed",
+    "RiskAssessment",
     "TargetWeightsSet",
     "TextsReceived",
     "freeze",
@@ -154,17 +156,17 @@ class ForecastReady(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RiskAssessed(Event):
-    """Why a target looks as it does: the risk forecast and which limit bound.
+class RiskAssessment:
+    """The risk numbers behind one target, as a strategy reports them.
 
     ``vol``: annualised forecast volatility of the final weights; ``var`` / ``cvar``:
     one-day loss fractions at ``confidence`` by ``var_method``; ``scale``: the exposure
     multiplier the limits applied; ``bound``: target_vol | max_var | max_cvar |
-    max_gross | none. ``weights``/``diagnostics``/``notes``/``limits`` are JSON text.
+    max_gross | none; ``gross``: the sum of the weights. ``limits``: the limits in force
+    by name (None: off); ``weights``: the final weight by symbol; ``diagnostics``: per
+    symbol, named values (None where undefined); ``notes``: what was done, in words.
     """
 
-    bar_ts: datetime
-    strategy: str
     vol: float
     var: float
     cvar: float
@@ -173,10 +175,22 @@ class RiskAssessed(Event):
     scale: float
     bound: str
     gross: float
-    limits: str
-    weights: str
-    diagnostics: str
-    notes: str
+    limits: Mapping[str, float | str | None]
+    weights: Mapping[str, float]
+    diagnostics: Mapping[str, Mapping[str, float | str | None]]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskAssessed(Event):
+    """Why a target looks as it does: the risk forecast and which limit bound.
+
+    ``bar_ts``: the bar the decision was made on; ``assessment``: the numbers.
+    """
+
+    bar_ts: datetime
+    strategy: str
+    assessment: RiskAssessment
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

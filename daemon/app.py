@@ -33,7 +33,7 @@ from daemon.pulls import DataFeeds
 from daemon.version import tradingd_version
 from state.lake import Lake
 from state.recorder import Recorder
-from state.store import Store, learn_iso
+from state.store import Store
 from state.writer import ProcessWriter
 from strategies.base import Strategy, build_strategy
 from strategies.runner import StrategyRunner
@@ -100,7 +100,6 @@ def _bundled_prices(
         )
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    learn_iso(prices.bar_times)  # the recorder writes each bar time several times
     first = start or market.replay_start
     i0 = max(prices.index_of(first) if first else warmup, 0)
     last = end or market.replay_end
@@ -183,6 +182,7 @@ def build_app(
                 config, start=start, end=end, warmup=warmup, live=live,
                 resume_after=resume_after, pace_wall_start=pace_wall_start,
             )
+            store.times.learn(prices.feed.bar_times)  # the recorder writes each bar time several times
     except BaseException:
         store.close()
         raise

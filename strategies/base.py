@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from core.events import BarsClosed
+from core.events import BarsClosed, RiskAssessment
 from strategies.config import StrategyConfig
 from strategies.view import MarketView
 
@@ -36,8 +36,8 @@ class Strategy:
         """Target fractions of equity by symbol; ``None`` means "no change now"."""
         raise NotImplementedError
 
-    def last_assessment(self) -> dict[str, object] | None:
-        """Risk numbers behind the last target (``RiskAssessed`` fields), if the strategy has any."""
+    def last_assessment(self) -> RiskAssessment | None:
+        """Risk numbers behind the last target, if the strategy has any."""
         return None
 
     def close(self) -> None:
