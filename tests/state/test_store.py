@@ -130,3 +130,32 @@ class TestLedgerAdjustments:
         assert ledger.avg_prices["A"] == pytest.approx(100.0)
         assert ledger.cash == pytest.approx(10_000.0 - 4000.0 - 1.0 + 20.0 + 550.0 - 1.0)
         store.close()
+
+
+class TestOneAccounting:
+    def test_the_rebuilt_ledger_matches_the_broker_to_the_last_bit(self, tmp_path: Path) -> None:
+        """Broker and ledger book holdings through the same Position: a restart resumes exactly."""
+        import asyncio
+        from datetime import date
+
+        from testkit import make_config
+
+        from daemon.app import build_app
+        from daemon.backtest import run_backtest
+
+        config = make_config(
+            strategy={"name": "inverse_vol"}, store={"writer": "inline"},
+            broker={"fill": "next_bar", "fractional": True, "commission_bps": 5.0, "min_commission": 1.0},
+        )
+        app = build_app(config, mode="backtest", db_path=tmp_path / "t.db", start=date(2008, 1, 1),
+                        end=date(2008, 12, 31))
+        asyncio.run(run_backtest(app, progress=False))
+        app.close("completed")
+        account = app.broker.account
+        store = Store.open(tmp_path / "t.db")
+        ledger = store.ledger(app.run_id, config.run.start_cash)
+        store.close()
+        held = {s: (account.position(s).qty, account.position(s).avg_price) for s in app.broker.positions()}
+        assert len(held) > 3 and any(q != int(q) for q, _ in held.values())  # fractional holdings were traded
+        assert {s: (q, ledger.avg_prices[s]) for s, q in ledger.positions.items()} == held
+        assert ledger.cash == pytest.approx(account.cash, rel=0, abs=1e-6)
