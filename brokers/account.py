@@ -2,8 +2,8 @@
 
 Holdings live in columns, one per symbol ever seen, so marking is one dot product.
 Every change to a holding goes through ``core.positions.Position`` (the one position
-accounting). The account owns its caches, and ``_grown`` / ``_changed`` are the only
-places that drop them.
+accounting). The account owns its caches: ``_grow`` (a wider account) and ``_changed``
+(a holding changed) are the only places that drop them.
 """
 
 from __future__ import annotations
