@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -72,8 +72,7 @@ def affordable(config: BrokerConfig, cash: float, price: float) -> float:
     return max(qty, 0.0)
 
 
-@dataclass(frozen=True, slots=True)
-class Fill:
+class Fill(NamedTuple):
     """What one order gets at one bar: ``qty`` shares (unsigned; 0: nothing) at ``price``
     (after slippage and impact) for ``fee``; ``reason`` says why less than asked filled."""
 

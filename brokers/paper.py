@@ -25,7 +25,6 @@ Cash changes by exactly ``-(qty x price) - fee`` per fill, so at every mark
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -195,10 +194,9 @@ class PaperBroker:
         weights[target_cols] = target.weights
         bar_close = np.full(len(account.qty), np.nan)
         bar_close[bar_cols] = bar.close
-        sells, buys = self._size(target, bar, weights.tolist(), bar_close.tolist())
-        scale = buy_scale(
-            self.config, account.cash, buys=self._legs(buys, bar_close), sells=self._legs(sells, bar_close)
-        )
+        close_of = bar_close.tolist()
+        sells, buys = self._size(target, bar, weights.tolist(), close_of)
+        scale = buy_scale(self.config, account.cash, buys=self._legs(buys, close_of), sells=self._legs(sells, close_of))
         if scale < 1.0:  # sized at the very prices they are checked at: cut them quietly
             for order in buys:
                 order.remaining = whole(self.config, order.remaining * scale)
@@ -253,8 +251,10 @@ class PaperBroker:
                 (buys if delta > 0 else sells).append(order)
         return sells, buys
 
-    def _legs(self, orders: list[_Order], close: np.ndarray) -> Iterable[tuple[float, float]]:
-        return ((o.remaining, float(close[self.account.column(o.symbol)])) for o in orders)
+    def _legs(self, orders: list[_Order], close_of: list[float]) -> list[tuple[float, float]]:
+        """(qty, decision close) of each order."""
+        column = self.account.column
+        return [(o.remaining, close_of[column(o.symbol)]) for o in orders]
 
     # -- execution -----------------------------------------------------------------------
 
@@ -293,7 +293,7 @@ class PaperBroker:
     def _fill(self, order: _Order, ts: datetime, bar_price: float, volume: float, *, scale: float = 1.0) -> None:
         account = self.account
         result = fill(
-            self.config, side=order.side, qty=order.remaining, held=account.position(order.symbol).qty,
+            self.config, side=order.side, qty=order.remaining, held=account.qty.item(account.column(order.symbol)),
             cash=account.cash, bar_price=bar_price, volume=volume, scale=scale,
             liquidity=self._window.liquidity(order.symbol) if self._window is not None else None,
         )

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 __all__ = ["QTY_EPS", "PendingOrder", "Position"]
 
 QTY_EPS = 1e-9  # shares: a quantity closer to zero than this is flat
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
-    """A holding: ``qty`` shares (long-only, so >= 0) bought at ``avg_price`` on average."""
+class Position(NamedTuple):
+    """A holding: ``qty`` shares (long-only, so >= 0) bought at ``avg_price`` on average.
+
+    Immutable; a ``NamedTuple`` because the broker builds a few per fill.
+    """
 
     qty: float = 0.0
     avg_price: float = 0.0

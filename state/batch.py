@@ -7,11 +7,12 @@ module and nothing heavier, so it starts in a few dozen milliseconds.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any, Literal, NamedTuple
+from functools import cached_property, lru_cache
+from operator import attrgetter
+from typing import Any, Literal
 
 __all__ = [
     "TABLES", "AdjustmentRow", "Batch", "EquityRow", "FillRow", "JobRow", "OrderRow", "PositionRow", "RiskRow",
@@ -20,9 +21,11 @@ __all__ = [
 
 
 # -- one row type per table: its fields are the table's columns, in order ---------------
+# (mutable: the recorder updates an open order's row in place until it is written)
 
 
-class OrderRow(NamedTuple):
+@dataclass(slots=True)
+class OrderRow:
     order_id: str
     run_id: str
     ts: str  # decision time
@@ -36,7 +39,8 @@ class OrderRow(NamedTuple):
     updated_at: str
 
 
-class FillRow(NamedTuple):
+@dataclass(slots=True)
+class FillRow:
     fill_id: str
     order_id: str
     run_id: str
@@ -49,7 +53,8 @@ class FillRow(NamedTuple):
     bar_price: float
 
 
-class PositionRow(NamedTuple):
+@dataclass(slots=True)
+class PositionRow:
     run_id: str
     symbol: str
     qty: float
@@ -59,7 +64,8 @@ class PositionRow(NamedTuple):
     updated_at: str
 
 
-class EquityRow(NamedTuple):
+@dataclass(slots=True)
+class EquityRow:
     run_id: str
     ts: str
     cash: float
@@ -67,7 +73,8 @@ class EquityRow(NamedTuple):
     gross: float
 
 
-class JobRow(NamedTuple):
+@dataclass(slots=True)
+class JobRow:
     run_id: str
     job: str
     fired_at: str
@@ -77,7 +84,8 @@ class JobRow(NamedTuple):
     error: str | None
 
 
-class TargetRow(NamedTuple):
+@dataclass(slots=True)
+class TargetRow:
     run_id: str
     ts: str
     bar_ts: str
@@ -86,7 +94,8 @@ class TargetRow(NamedTuple):
     strategy: str
 
 
-class RiskRow(NamedTuple):
+@dataclass(slots=True)
+class RiskRow:
     run_id: str
     ts: str
     bar_ts: str
@@ -105,7 +114,8 @@ class RiskRow(NamedTuple):
     notes: str  # JSON text
 
 
-class AdjustmentRow(NamedTuple):
+@dataclass(slots=True)
+class AdjustmentRow:
     run_id: str
     ts: str
     symbol: str
@@ -127,14 +137,19 @@ class TableSpec:
     """
 
     name: str
-    row: type[tuple[Any, ...]]
+    row: type
     conflict: Literal["fail", "ignore", "replace", "update"] = "fail"
     key: tuple[str, ...] = ()
     update: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def columns(self) -> tuple[str, ...]:
-        return self.row._fields  # type: ignore[attr-defined,no-any-return]  # namedtuple's documented field list
+        return tuple(f.name for f in fields(self.row))
+
+    @cached_property
+    def values(self) -> Callable[[Any], tuple[Any, ...]]:
+        """A row's values in column order (a plain tuple)."""
+        return attrgetter(*self.columns)
 
     def statement(self, rows: int) -> str:
         """The SQL that writes ``rows`` rows at once."""
@@ -196,7 +211,7 @@ class Batch:
         for spec in TABLES:
             rows = getattr(self, spec.name)
             if rows:
-                tables[spec.name] = [tuple(row) for row in (rows.values() if isinstance(rows, dict) else rows)]
+                tables[spec.name] = list(map(spec.values, rows.values() if isinstance(rows, dict) else rows))
         return tables, self.last_event_at
 
     def __bool__(self) -> bool:

@@ -41,23 +41,11 @@ __all__ = ["Recorder"]
 
 @dataclass(slots=True)
 class _OpenOrder:
-    """An order the recorder still expects fills or a cancel for (its ``orders`` row)."""
+    """An order the recorder still expects fills or a cancel for: its ``orders`` row,
+    updated in place (a batch holding it writes it as it is at the flush)."""
 
-    order_id: str
-    ts: str
-    symbol: str
-    side: str
-    qty: float
-    updated_at: str
-    filled_qty: float = 0.0
+    row: OrderRow
     notional: float = 0.0  # sum of |qty| x price over its fills
-
-    def row(self, run_id: str, status: str = "submitted", reason: str | None = None) -> OrderRow:
-        avg = self.notional / self.filled_qty if self.notional else None
-        return OrderRow(
-            order_id=self.order_id, run_id=run_id, ts=self.ts, symbol=self.symbol, side=self.side, qty=self.qty,
-            status=status, reason=reason, filled_qty=self.filled_qty, avg_fill_price=avg, updated_at=self.updated_at,
-        )
 
 
 def _json(value: object) -> str:
@@ -124,16 +112,23 @@ class Recorder:
         for order in pending:
             ts = self._iso(order.decision_ts)
             self._open_orders[order.order_id] = _OpenOrder(
-                order.order_id, ts, order.symbol, order.side, order.qty, updated_at=ts, filled_qty=order.filled_qty
+                OrderRow(
+                    order_id=order.order_id, run_id=self._run_id, ts=ts, symbol=order.symbol, side=order.side,
+                    qty=order.qty, status="submitted", reason=None, filled_qty=order.filled_qty, avg_fill_price=None,
+                    updated_at=ts,
+                )
             )
         self._held = {s: Position(q, avg.get(s, 0.0)) for s, q in positions.items()}
 
     # -- handlers ------------------------------------------------------------------------
 
     def _on_submitted(self, e: OrderSubmitted) -> None:
-        order = _OpenOrder(e.order_id, self._iso(e.decision_ts), e.symbol, e.side, e.qty, updated_at=self._iso(e.ts))
-        self._open_orders[e.order_id] = order
-        self._batch.orders[e.order_id] = order.row(self._run_id)
+        row = OrderRow(
+            order_id=e.order_id, run_id=self._run_id, ts=self._iso(e.decision_ts), symbol=e.symbol, side=e.side,
+            qty=e.qty, status="submitted", reason=None, filled_qty=0.0, avg_fill_price=None, updated_at=self._iso(e.ts),
+        )
+        self._open_orders[e.order_id] = _OpenOrder(row)
+        self._batch.orders[e.order_id] = row
 
     def _on_filled(self, e: OrderFilled) -> None:
         ts = self._iso(e.ts)
@@ -145,14 +140,15 @@ class Recorder:
         )
         order = self._open_orders.get(e.order_id)
         if order is not None:
-            order.filled_qty += abs(e.qty)
+            row = order.row
+            row.filled_qty += abs(e.qty)
             order.notional += abs(e.qty) * e.price
-            order.updated_at = ts
-            status = "submitted"
+            row.avg_fill_price = order.notional / row.filled_qty
+            row.updated_at = ts
             if e.remaining <= 0:
-                status = "filled"
+                row.status = "filled"
                 del self._open_orders[e.order_id]
-            self._batch.orders[e.order_id] = order.row(self._run_id, status)
+            self._batch.orders[e.order_id] = row
         self._held[e.symbol] = Position(e.position, e.avg_price)
         self._batch.positions[e.symbol] = self._position_row(e.symbol, e.bar_price, ts)
 
@@ -167,10 +163,11 @@ class Recorder:
         order = self._open_orders.pop(order_id, None)
         if order is None:
             return False
-        if status == "cancelled" and order.filled_qty > 0:
+        row = order.row
+        if status == "cancelled" and row.filled_qty > 0:
             status = "partially_filled"
-        order.updated_at = ts
-        self._batch.orders[order_id] = order.row(self._run_id, status, reason)
+        row.status, row.reason, row.updated_at = status, reason, ts
+        self._batch.orders[order_id] = row
         return True
 
     def _on_rejected(self, e: OrderRejected) -> None:
