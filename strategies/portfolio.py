@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import structlog
 
+from core.events import Bound
 from strategies.allocation import (
     HRPAllocator,
     MeanVarianceAllocator,
@@ -34,12 +35,9 @@ from strategies.risk import (
     scale_to_limits,
     violations,
 )
+from strategies.view import LookAheadError
 
 __all__ = ["Decision", "LookAheadError", "Note", "PortfolioConstructor"]
-
-
-class LookAheadError(ValueError):
-    """The inputs contain data from after the decision time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +70,7 @@ class Decision:
     var: float
     cvar: float
     scale: float
-    bound: str
+    bound: Bound
     diagnostics: pd.DataFrame
     notes: tuple[Note, ...]
 
@@ -283,7 +281,7 @@ class PortfolioConstructor:
         target: pd.Series,
         model: RiskModel | None,
         scale: float,
-        bound: str,
+        bound: Bound,
         diag: pd.DataFrame,
         notes: list[Note],
     ) -> Decision:
