@@ -197,24 +197,7 @@ def _fit(y: np.ndarray, spec: GarchSpec, starting_values: np.ndarray | None) -> 
         s2 = vol.compute_variance(x[1 : 1 + k_vol], res, sigma2, backcast, var_bounds)
         return -float(dist.loglikelihood(x[1 + k_vol :], res, s2))
 
-    rows = [(a[i], b[i]) for i in range(a.shape[0])]
-
-    def constraint_values(x: np.ndarray) -> np.ndarray:
-        # Row by row with np.dot, as arch's per-row closures compute them.
-        return np.array([np.dot(coeff, x) - val for coeff, val in rows])
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", "Values in x were outside bounds during a minimize step", RuntimeWarning
-        )
-        opt = minimize(
-            neg_loglik,
-            sv,
-            method="SLSQP",
-            bounds=bounds,
-            constraints={"type": "ineq", "fun": constraint_values} if rows else (),
-            options={"disp": False},
-        )
+    opt = _slsqp(neg_loglik, sv, bounds, a, b)
     params = np.array(opt.x, dtype=float)
     params.flags.writeable = False
     return GarchFit(
@@ -225,6 +208,28 @@ def _fit(y: np.ndarray, spec: GarchSpec, starting_values: np.ndarray | None) -> 
         nobs=int(y.shape[0]),
         iterations=int(opt.nit),
     )
+
+
+def _slsqp(objective, start: np.ndarray, bounds, a: np.ndarray, b: np.ndarray):
+    """arch's SLSQP call: `objective` from `start` within `bounds`, subject to ``a x >= b``."""
+    rows = [(a[i], b[i]) for i in range(a.shape[0])]
+
+    def constraint_values(x: np.ndarray) -> np.ndarray:
+        # Row by row with np.dot, as arch's per-row closures compute them.
+        return np.array([np.dot(coeff, x) - val for coeff, val in rows])
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", "Values in x were outside bounds during a minimize step", RuntimeWarning
+        )
+        return minimize(
+            objective,
+            start,
+            method="SLSQP",
+            bounds=bounds,
+            constraints={"type": "ineq", "fun": constraint_values} if rows else (),
+            options={"disp": False},
+        )
 
 
 def filter_garch(y_pct: np.ndarray, spec: GarchSpec, params: np.ndarray) -> float:
