@@ -1,8 +1,7 @@
-"""Issue 10: GARCH(1,1) fit per asset, three ways, side by side in one process.
+"""Issue 10: a GARCH(1,1) fit per asset, two ways, side by side in one process.
 
-* ``kernel+memo``: the former ``fit_garch`` (arch's components driven by our SLSQP call,
-  starting-value grid memoised by monkeypatching ``vol._gaussian_loglikelihood``);
-* ``kernel``: the same kernel through arch's public component methods only (no patch);
+* ``kernel``: ``strategies.risk.fit_garch`` (arch's model pieces through their public
+  methods, driven by our SLSQP call; the same parameters as arch's fit);
 * ``arch``: ``arch_model(y, ...).fit(disp="off")`` + ``res.forecast(horizon=1)``, the public API.
 
 Workload: the default backtest's GARCH work, 20 S&P 500 stocks (skfolio set), window 1000,

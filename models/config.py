@@ -28,6 +28,7 @@ from core.settings import ConfigError, IsoDate, Section
 __all__ = [
     "ConfigError",
     "DataConfig",
+    "FAMILIES",
     "HybridConfig",
     "LSTMConfig",
     "ModelConfig",
@@ -137,7 +138,8 @@ def _pick_family(table: dict[str, Any]) -> dict[str, Any]:
             try:
                 FAMILIES[name].model_validate(sub)
             except ValidationError as exc:
-                raise ValueError(f"model.{name}.{settings.format_validation_error(exc)[0]}") from None
+                first = settings.format_validation_error(exc, model=FAMILIES[name])[0]
+                raise ValueError(f"model.{name}.{first}") from None
     return {"family": family, **subs.get(family, {}), **flat}
 
 
