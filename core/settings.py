@@ -71,7 +71,20 @@ class Section(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _toml_arrays(cls, data: Any) -> Any:
-        return _arrays_to_tuples(data) if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {
+            k: v if k in fields and _mentions_list(fields[k].annotation) else _arrays_to_tuples(v)
+            for k, v in data.items()
+        }
+
+
+def _mentions_list(annotation: Any) -> bool:
+    """A field declared as a list (anywhere in its type) keeps TOML's lists as they are."""
+    return get_origin(annotation) is list or annotation is list or any(
+        _mentions_list(arg) for arg in get_args(annotation)
+    )
 
 
 def _is_section(annotation: Any) -> bool:

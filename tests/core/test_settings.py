@@ -22,6 +22,7 @@ class Inner(Section):
 class Outer(Section):
     inner: Inner = Inner()
     names: tuple[str, ...] = ()
+    tags: list[str] | None = None
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -46,8 +47,9 @@ class TestSection:
             RiskConfig().target_vol = 0.2  # type: ignore[misc]
 
     def test_toml_arrays_become_tuples_at_every_depth(self) -> None:
-        cfg = validate(Outer, {"inner": {"bounds": [0, 0.5]}, "names": ["a", "b"]})
+        cfg = validate(Outer, {"inner": {"bounds": [0, 0.5]}, "names": ["a", "b"], "tags": ["x"]})
         assert cfg.inner.bounds == (0.0, 0.5) and cfg.names == ("a", "b")
+        assert cfg.tags == ["x"]  # a field declared as a list keeps the list
 
     def test_every_problem_is_one_line_naming_its_key(self) -> None:
         with pytest.raises(ConfigError) as info:
