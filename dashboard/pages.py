@@ -24,14 +24,15 @@ __all__ = ["jobs_page", "orders_page", "overview_page", "positions_page", "risk_
 def overview_page(run: RunData, perf: Performance) -> None:
     s = run.summary
     last = run.equity.iloc[-1] if len(run.equity) else None
-    tiles = st.columns(7)
-    tiles[0].metric("Equity", f"{s.final_equity:,.2f}")
-    tiles[1].metric("Day return", f"{perf.returns.iloc[-1]:+.2%}" if len(perf.returns) else "-")
-    tiles[2].metric("Total return", f"{s.total_return:+.2%}")
-    tiles[3].metric("Sharpe", f"{s.sharpe:.2f}")
-    tiles[4].metric("Max drawdown", f"{s.max_drawdown:.2%}")
-    tiles[5].metric("Gross", f"{last['gross'] / last['equity']:.1%}" if last is not None and last["equity"] else "-")
-    tiles[6].metric("Cash", f"{last['cash']:,.2f}" if last is not None else "-")
+    top, bottom = st.columns(4), st.columns(4)
+    top[0].metric("Equity", f"{s.final_equity:,.2f}")
+    top[1].metric("Cash", f"{last['cash']:,.2f}" if last is not None else "-")
+    top[2].metric("Gross exposure", f"{last['gross'] / last['equity']:.1%}" if last is not None and last["equity"] else "-")
+    top[3].metric("Day return", f"{perf.returns.iloc[-1]:+.2%}" if len(perf.returns) else "-")
+    bottom[0].metric("Total return", f"{s.total_return:+.2%}")
+    bottom[1].metric("Sharpe", f"{s.sharpe:.2f}")
+    bottom[2].metric("Max drawdown", f"{s.max_drawdown:.2%}")
+    bottom[3].metric("CAGR", f"{s.cagr:+.2%}")
     if last is None:
         st.info("No marks yet: the run has not priced its book.")
         return
