@@ -25,11 +25,15 @@ MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 BOUNDS = ["none", "target_vol", "max_var", "max_cvar", "max_gross"]
 
 
-def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
-    fig.update_layout(
-        title=title, template=TEMPLATE, height=height, margin={"l": 60, "r": 20, "t": 50, "b": 40},
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+def _layout(fig: go.Figure, title: str, height: int = 420, *, side_legend: bool = False) -> go.Figure:
+    """Common layout; ``side_legend`` for many series (one per symbol), listed on the right."""
+    legend = (
+        {"orientation": "v", "y": 1, "yanchor": "top", "x": 1.01, "xanchor": "left"}
+        if side_legend
+        else {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"}
     )
+    fig.update_layout(title=title, template=TEMPLATE, height=height, legend=legend,
+                      margin={"l": 60, "r": 20, "t": 60, "b": 40})
     return fig
 
 
@@ -110,7 +114,7 @@ def weights_figure(weights: pd.DataFrame, title: str = "Weights over time") -> g
         fig.add_trace(go.Scatter(x=weights.index, y=weights[symbol], name=str(symbol), stackgroup="w", mode="lines",
                                  line={"width": 0.5}))
     fig.update_yaxes(tickformat=".0%")
-    return _layout(fig, title, 460)
+    return _layout(fig, title, 460, side_legend=True)
 
 
 def _limits(risk: pd.DataFrame) -> pd.DataFrame:
@@ -136,10 +140,13 @@ def risk_figure(risk: pd.DataFrame) -> go.Figure:
 def bound_figure(risk: pd.DataFrame) -> go.Figure:
     """Which limit bound at each decision (markers by name) and the exposure scale applied."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.45, 0.55])
-    fig.add_trace(go.Scatter(x=risk["ts"], y=risk["bound"], mode="markers", name="bound",
+    # plotly reads the category "none" as no value: say it in words
+    bound = risk["bound"].fillna("none").replace({"none": "no limit"})
+    fig.add_trace(go.Scatter(x=risk["ts"], y=bound, mode="markers", name="limit that bound",
                              marker={"size": 9, "symbol": "square"}), 1, 1)
     fig.add_trace(go.Scatter(x=risk["ts"], y=risk["scale"], name="exposure scale", line={"shape": "hv"}), 2, 1)
-    seen = [b for b in BOUNDS if b in set(risk["bound"])] + sorted(set(risk["bound"]) - set(BOUNDS))
+    order = ["no limit", *BOUNDS[1:]]
+    seen = [b for b in order if b in set(bound)] + sorted(set(bound) - set(order))
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=seen, row=1, col=1)
     fig.update_yaxes(title_text="scale", row=2, col=1)
     return _layout(fig, "Risk limits bound over time", 420)
@@ -154,7 +161,7 @@ def garch_figure(risk: pd.DataFrame) -> go.Figure:
     vols = pd.DataFrame.from_dict(rows, orient="index").astype(float)
     fig = go.Figure([go.Scatter(x=vols.index, y=vols[s], name=str(s), mode="lines") for s in vols.columns])
     fig.update_yaxes(tickformat=".0%")
-    return _layout(fig, "GARCH volatility per asset (annualised)", 460)
+    return _layout(fig, "GARCH volatility per asset (annualised)", 460, side_legend=True)
 
 
 def fan_figure(quantiles: pd.DataFrame, realised: pd.Series | None, symbol: str) -> go.Figure:

@@ -129,11 +129,18 @@ def orders_page(run: RunData, perf: Performance) -> None:
         st.plotly_chart(charts.costs_figure(perf.trading), key="costs_chart")
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:,.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:,.0f} min"
+    return f"{seconds / 3600:,.1f} h" if seconds < 172_800 else f"{seconds / 86400:,.1f} days"
+
+
 def _age(value: object) -> str:
     if value is None or pd.isna(value):
         return "-"
-    seconds = (datetime.now(UTC) - pd.Timestamp(value).to_pydatetime()).total_seconds()
-    return f"{seconds:,.0f} s" if seconds < 3600 else f"{seconds / 3600:,.1f} h"
+    return _duration((datetime.now(UTC) - pd.Timestamp(value).to_pydatetime()).total_seconds())
 
 
 def jobs_page(run: RunData, perf: Performance) -> None:
@@ -145,9 +152,10 @@ def jobs_page(run: RunData, perf: Performance) -> None:
     cols = st.columns(4)
     cols[0].metric("Run status", f"{info['status']}" + (" (process alive)" if alive else ""))
     cols[1].metric("Heartbeat age", _age(heartbeat))
-    cols[2].metric("Latest bar", str(last_bar)[:16] if last_bar is not None else "-")
-    freshness = (last_event - last_bar) if last_event is not None and last_bar is not None else None
-    cols[3].metric("Feed lag (run clock)", f"{freshness}" if freshness is not None else "-",
+    cols[2].metric("Latest bar", f"{last_bar:%Y-%m-%d}" if last_bar is not None else "-",
+                   help=f"{last_bar} (UTC); {_age(last_bar)} ago by the wall clock")
+    freshness = (last_event - last_bar).total_seconds() if last_event is not None and last_bar is not None else None
+    cols[3].metric("Feed lag (run clock)", _duration(freshness) if freshness is not None else "-",
                    help="the run's clock at its last event minus the latest priced bar")
     if run.jobs.empty:
         st.info("No job runs recorded (a backtest records failures and decisions only).")

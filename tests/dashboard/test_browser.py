@@ -1,0 +1,140 @@
+"""Real browser tests: Debian's chromium, headless, driven by Playwright.
+
+One `tradingd dashboard` process and one browser serve every test in this module. The
+flags keep chromium off the network; Playwright never downloads a browser here (its
+``executable_path`` is the system chromium). Skips only when chromium is absent
+(`apt-get install -y chromium`; `.ci/run` installs it).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dashboard_testkit import free_port, query
+from testkit import TRADINGD, cli_env
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+PAGES = ["Overview", "Positions", "Risk", "Orders and fills", "Jobs and health", "Models", "Sentiment"]
+EXCEPTION = "[data-testid='stException']"
+PLOT = "[data-testid='stPlotlyChart'] .js-plotly-plot .main-svg"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH: `apt-get install -y chromium` to run these"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"tradingd dashboard exited {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.25)
+    pytest.fail(f"tradingd dashboard did not answer within {timeout:.0f} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def dashboard(backtest_db, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `tradingd dashboard` on a free loopback port."""
+    db, _ = backtest_db
+    port = free_port()
+    log = tmp_path_factory.mktemp("dashboard-log") / "dashboard.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen([*TRADINGD, "dashboard", "--db", str(db), "--port", str(port)],
+                                   env=cli_env(), stdout=sink, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process, log)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def report_file(backtest_db, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db, run_id = backtest_db
+    out = tmp_path_factory.mktemp("browser-report") / "report.html"
+    result = subprocess.run([*TRADINGD, "report", "--db", str(db), "--run", run_id, "--out", str(out)],
+                            env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+class TestDashboard:
+    def test_the_overview_draws_the_equity_chart_with_no_exception_box(
+        self, browser, dashboard, backtest_db, tmp_path: Path
+    ) -> None:
+        db, run_id = backtest_db
+        (equity,), = query(db, "select equity from equity where run_id = ? order by ts desc limit 1", run_id)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(dashboard)
+        page.wait_for_selector(PLOT, timeout=120_000)
+        assert page.locator(EXCEPTION).count() == 0
+        assert page.locator("[data-testid='stMetricValue']").first.inner_text() == f"{equity:,.2f}"
+        traces = page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot .scatterlayer .trace").count()
+        assert traces == 4  # equity, benchmark, drawdown, benchmark drawdown
+        shot = tmp_path / "overview.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 20_000  # a drawn page, not a blank one
+        page.close()
+
+    def test_every_page_renders_in_the_browser(self, browser, dashboard, tmp_path: Path) -> None:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(dashboard)
+        page.wait_for_selector(PLOT, timeout=120_000)
+        for name in PAGES:
+            page.locator("[data-testid='stSidebar'] label").filter(has_text=name).first.click()
+            page.wait_for_function(
+                "name => [...document.querySelectorAll('h2')].some(h => h.innerText.trim() === name)"
+                " && !document.querySelector('[data-stale=\"true\"]')", arg=name, timeout=60_000,
+            )
+            if name in ("Positions", "Risk", "Orders and fills"):
+                page.wait_for_selector(PLOT, timeout=60_000)
+            assert page.locator(EXCEPTION).count() == 0, name
+            page.screenshot(path=str(tmp_path / f"{name.replace(' ', '_').lower()}.png"), full_page=True)
+        page.close()
+
+
+class TestReport:
+    def test_the_report_opened_from_disk_renders_every_chart_offline(self, browser, report_file: Path) -> None:
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        fetched: list[str] = []
+        page.on("request", lambda request: fetched.append(request.url))
+        page.goto(report_file.as_uri())
+        page.wait_for_load_state("load")
+        rendered = page.evaluate(
+            """() => [...document.querySelectorAll('.js-plotly-plot')].map(
+                   el => !!el.querySelector('.main-svg') && Array.isArray(el.data) && el.data.length > 0)"""
+        )
+        assert rendered == [True] * 6
+        assert [url for url in fetched if not url.startswith("file:")] == []
+        page.close()
