@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import sqlite3
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from dashboard_testkit import APP, query
@@ -130,6 +132,13 @@ class TestAbsentData:
         assert app.sidebar.selectbox(key="run").value == run_id
 
 
+def numbers(values: object) -> np.ndarray:
+    """A plotly trace's numeric array (plain list, or plotly's base64 typed array)."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values, dtype=float)
+
+
 class TestOptionalTables:
     def test_models_page_lists_versions_marks_swaps_and_draws_the_fan(self, with_models, monkeypatch) -> None:
         app = show(start(monkeypatch, "--db", str(with_models)), "Models")
@@ -139,6 +148,20 @@ class TestOptionalTables:
         timeline = json.loads(app.get("plotly_chart")[0].proto.spec)["data"]
         markers = next(t for t in timeline if t["name"] == "models")
         assert markers["text"] == ["swap to v1", "swap to v2", "rejected v3: pinball worse than champion"]
+
+    def test_the_fan_shows_the_quantiles_against_the_return_that_followed(self, with_models, monkeypatch) -> None:
+        from skfolio.datasets import load_sp500_dataset
+
+        app = show(start(monkeypatch, "--db", str(with_models)), "Models")
+        fan = {t["name"]: t for t in json.loads(app.get("plotly_chart")[1].proto.spec)["data"]}
+        assert_allclose(numbers(fan["P10-P90"]["y"]), -0.03)
+        assert_allclose(numbers(fan["P50"]["y"]), 0.004)
+        assert_allclose(numbers(fan["P90"]["y"]), 0.04)
+        close = load_sp500_dataset()["AAPL"].astype(float)
+        days = [str(ts)[:10] for (ts,) in query(with_models, "select ts from forecasts order by ts")]
+        at = close.index.get_indexer(pd.DatetimeIndex(days))
+        expected = close.to_numpy()[at + 5] / close.to_numpy()[at] - 1  # return_5d: five sessions on
+        assert_allclose(numbers(fan["realised"]["y"]), expected, rtol=1e-12)
 
     def test_sentiment_page_draws_daily_scores_and_the_extreme_texts(self, with_models, monkeypatch) -> None:
         app = show(start(monkeypatch, "--db", str(with_models)), "Sentiment")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
+import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
 from dashboard.data import load_run, open_store
+from dashboard.prices import run_closes
 from dashboard.views import performance
+from state.lake import Lake
 
 
 def read(db, run_id):
@@ -42,3 +48,29 @@ class TestSnapshot:
     def test_absent_optional_tables_read_as_none(self, backtest_db) -> None:
         run = read(*backtest_db)
         assert run.models is None and run.forecasts is None and run.sentiment is None
+
+
+class TestPricesFromTheLake:
+    def test_a_live_yfinance_run_is_valued_with_the_raw_closes_its_daemon_stored(self, backtest_db, tmp_path) -> None:
+        sessions = pd.DatetimeIndex(["2024-03-04 21:00", "2024-03-05 21:00", "2024-03-06 21:00"], tz="UTC")
+        rows = [("AAA", sessions[0], 10.0), ("AAA", sessions[1], 11.0), ("AAA", sessions[2], 12.0),
+                ("BBB", sessions[0], 50.0), ("BBB", sessions[2], 55.0)]  # BBB has no bar on the 5th
+        frame = pd.DataFrame(rows, columns=["symbol", "ts", "close"])
+        frame["available_at"] = frame["ts"]
+        for column in ("open", "high", "low", "volume"):
+            frame[column] = float("nan")
+        frame["source"] = "yahoo"
+        Lake(tmp_path / "lake").write("bars", frame)
+        real = read(*backtest_db)
+        config = {"market": {"source": "yfinance", "symbols": ["AAA", "BBB"]}, "run": {"data_dir": str(tmp_path)}}
+        live = dataclasses.replace(
+            real,
+            run={**real.run, "config_json": json.dumps(config)},
+            equity=pd.DataFrame({"cash": 1.0, "equity": 1.0, "gross": 0.0}, index=sessions),
+        )
+        closes = run_closes(live)
+        assert_allclose(closes["AAA"], [10.0, 11.0, 12.0])
+        assert_allclose(closes["BBB"], [50.0, 50.0, 55.0])  # the last known close carried forward
+        missing = dataclasses.replace(live, run={**real.run, "config_json": json.dumps(
+            {**config, "run": {"data_dir": str(tmp_path / "elsewhere")}})})
+        assert run_closes(missing) is None
