@@ -130,6 +130,7 @@ def build_report(run: RunData) -> str:
         if isinstance(item, str):
             parts.append(f"<p class='note'>{html.escape(item)}</p>")
         else:
+            item.update_layout(title_text=None, margin_t=30)  # the section heading names it
             parts.append(item.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False}))
         parts.append("</section>")
     data = {"run_id": run.run_id, "summary": s.as_dict(), "statistics": rows,
