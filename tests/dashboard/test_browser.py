@@ -79,16 +79,6 @@ def dashboard(backtest_db, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             process.wait()
 
 
-@pytest.fixture(scope="module")
-def report_file(backtest_db, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db, run_id = backtest_db
-    out = tmp_path_factory.mktemp("browser-report") / "report.html"
-    result = subprocess.run([*TRADINGD, "report", "--db", str(db), "--run", run_id, "--out", str(out)],
-                            env=cli_env(), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return out
-
-
 class TestDashboard:
     def test_the_overview_draws_the_equity_chart_with_no_exception_box(
         self, browser, dashboard, backtest_db, tmp_path: Path

@@ -24,13 +24,9 @@ def embedded(html: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def report(backtest_db, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str, dict]:
+def report(backtest_db, report_file: Path) -> tuple[Path, str, str, dict]:
     db, run_id = backtest_db
-    out = tmp_path_factory.mktemp("report") / "report.html"
-    result = subprocess.run([*TRADINGD, "report", "--db", str(db), "--run", run_id, "--out", str(out)],
-                            env=cli_env(), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    html = out.read_text()
+    html = report_file.read_text()
     return db, run_id, html, embedded(html)
 
 
