@@ -86,12 +86,19 @@ def list_runs(store: Store) -> list[dict[str, Any]]:
     )
 
 
-def _frame(store: Store, sql: str, params: tuple[Any, ...], times: tuple[str, ...] = ("ts",)) -> pd.DataFrame:
+def _frame(
+    store: Store, sql: str, params: tuple[Any, ...], times: tuple[str, ...] = ("ts",), *, lenient: bool = False
+) -> pd.DataFrame:
+    """Rows as a frame, ``times`` parsed to UTC. Our tables hold ISO-8601 text; tables
+    written by others are read ``lenient``ly (an unreadable time becomes NaT)."""
     cursor = store.conn.execute(sql, params)
     frame = pd.DataFrame(cursor.fetchall(), columns=[d[0] for d in cursor.description])
     for column in times:
         if column in frame:
-            frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+            if lenient:
+                frame[column] = pd.to_datetime(frame[column], utc=True, errors="coerce", format="mixed")
+            else:
+                frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     return frame
 
 
@@ -114,7 +121,7 @@ def _optional(store: Store, table: str, run_id: str, order: tuple[str, ...]) -> 
     by = [c for c in order if c in columns]
     sql = f"select * from {table} {where}" + (f" order by {', '.join(by)}" if by else "")
     times = tuple(c for c in columns if c == "ts" or c.endswith("_at") or c in ("day", "date"))
-    return _frame(store, sql, params, times)
+    return _frame(store, sql, params, times, lenient=True)
 
 
 def load_run(store: Store, run_id: str) -> RunData:

@@ -92,7 +92,7 @@ def models_page(run: RunData, perf: Performance) -> None:
         st.caption("No forecasts recorded.")
         return
     long = forecast_quantiles(run.forecasts)
-    if long.empty:
+    if long.empty or not {"ts", "symbol"} <= set(long.columns):
         st.caption("The forecasts table has no quantile columns this page can read.")
         return
     symbols = sorted(long["symbol"].dropna().unique()) if "symbol" in long else []
@@ -127,7 +127,7 @@ def sentiment_page(run: RunData, perf: Performance) -> None:
     if when is None or score is None or symbol is None:
         st.dataframe(frame, hide_index=True)
         return
-    stamps = pd.to_datetime(frame[when], utc=True)
+    stamps = pd.to_datetime(frame[when], utc=True, errors="coerce", format="mixed")
     daily = (
         frame.assign(day=stamps.dt.tz_convert(None).dt.normalize())
         .pivot_table(index="day", columns=symbol, values=score, aggfunc="mean")

@@ -173,3 +173,23 @@ class TestOptionalTables:
         assert len(recent) < len(rows)  # older texts are left out
         assert_allclose(positive["score"], recent[::-1][:5])
         assert_allclose(negative["score"], recent[:5])
+
+
+class TestUnexpectedShapes:
+    def test_optional_tables_in_shapes_the_pages_do_not_know_are_shown_not_raised(
+        self, backtest_db, tmp_path: Path, monkeypatch
+    ) -> None:
+        source, _ = backtest_db
+        db = tmp_path / "odd.db"
+        shutil.copy(source, db)
+        with sqlite3.connect(db) as conn:
+            conn.execute("create table models (version text, status text, created_at text, activated_at text)")
+            conn.execute("insert into models values ('m1', 'active', 'last tuesday', '2020-01-02')")
+            conn.execute("create table forecasts (ts text, symbol text, point real)")  # no quantiles
+            conn.execute("insert into forecasts values ('2020-01-02T21:00:00+00:00', 'AAPL', 0.01)")
+            conn.execute("create view sentiment as select 'AAPL' as symbol, 'n/a' as label")  # no time, no score
+        app = show(start(monkeypatch, "--db", str(db)), "Models")
+        assert list(app.dataframe[0].value["version"]) == ["m1"]
+        assert any("no quantile columns" in c.value for c in app.caption)
+        app = show(app, "Sentiment")
+        assert list(app.dataframe[0].value.columns) == ["symbol", "label"]
