@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -58,18 +59,24 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float
 
 
 @pytest.fixture(scope="module")
-def dashboard(backtest_db, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `tradingd dashboard` on a free loopback port."""
-    db, _ = backtest_db
+def dashboard(backtest_db, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, str]]:
+    """A real `tradingd dashboard` on a free loopback port, refreshing every second, over
+    a copy of the backtest's database (one test appends to it)."""
+    source, run_id = backtest_db
+    folder = tmp_path_factory.mktemp("dashboard")
+    db, log, config = folder / "tradingd.db", folder / "dashboard.log", folder / "config.toml"
+    shutil.copy(source, db)
+    config.write_text("[dashboard]\nrefresh_s = 1.0\n")
     port = free_port()
-    log = tmp_path_factory.mktemp("dashboard-log") / "dashboard.log"
     with log.open("w") as sink:
-        process = subprocess.Popen([*TRADINGD, "dashboard", "--db", str(db), "--port", str(port)],
-                                   env=cli_env(), stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [*TRADINGD, "dashboard", "--config", str(config), "--db", str(db), "--port", str(port)],
+            env=cli_env(), stdout=sink, stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process, log)
-        yield url
+        yield url, db, run_id
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -80,13 +87,11 @@ def dashboard(backtest_db, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 class TestDashboard:
-    def test_the_overview_draws_the_equity_chart_with_no_exception_box(
-        self, browser, dashboard, backtest_db, tmp_path: Path
-    ) -> None:
-        db, run_id = backtest_db
+    def test_the_overview_draws_the_equity_chart_with_no_exception_box(self, browser, dashboard, tmp_path) -> None:
+        url, db, run_id = dashboard
         (equity,), = query(db, "select equity from equity where run_id = ? order by ts desc limit 1", run_id)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(dashboard)
+        page.goto(url)
         page.wait_for_selector(PLOT, timeout=120_000)
         assert page.locator(EXCEPTION).count() == 0
         assert page.locator("[data-testid='stMetricValue']").first.inner_text() == f"{equity:,.2f}"
@@ -98,8 +103,9 @@ class TestDashboard:
         page.close()
 
     def test_every_page_renders_in_the_browser(self, browser, dashboard, tmp_path: Path) -> None:
+        url, _, _ = dashboard
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(dashboard)
+        page.goto(url)
         page.wait_for_selector(PLOT, timeout=120_000)
         for name in PAGES:
             page.locator("[data-testid='stSidebar'] label").filter(has_text=name).first.click()
@@ -111,6 +117,26 @@ class TestDashboard:
                 page.wait_for_selector(PLOT, timeout=60_000)
             assert page.locator(EXCEPTION).count() == 0, name
             page.screenshot(path=str(tmp_path / f"{name.replace(' ', '_').lower()}.png"), full_page=True)
+        page.close()
+
+
+    def test_the_open_page_refreshes_on_its_own_when_the_run_records_a_mark(self, browser, dashboard) -> None:
+        url, db, run_id = dashboard
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.wait_for_selector(PLOT, timeout=120_000)
+        tile = page.locator("[data-testid='stMetricValue']").first
+        (last, equity, cash), = query(db, "select ts, equity, cash from equity where run_id = ? "
+                                          "order by ts desc limit 1", run_id)
+        assert tile.inner_text() == f"{equity:,.2f}"
+        with sqlite3.connect(db) as conn:  # the daemon's next mark, as the recorder writes it
+            conn.execute("insert into equity (run_id, ts, cash, equity, gross) values (?, ?, ?, ?, ?)",
+                         (run_id, "2020-07-01T20:00:00+00:00", cash, 1_234_567.89, 1_234_567.89 - cash))
+        page.wait_for_function(  # no click, no reload: the page's own refresh picks it up
+            "() => document.querySelector(\"[data-testid='stMetricValue']\").innerText === '1,234,567.89'",
+            timeout=60_000,
+        )
+        assert page.locator(EXCEPTION).count() == 0
         page.close()
 
 
