@@ -11,15 +11,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 if TYPE_CHECKING:  # annotations only: brokers and strategies need not import pyarrow
     import pyarrow as pa
 
+# The closed vocabularies of event fields. Literals rather than enums: the values stay
+# plain text in SQLite, JSON and the writer's pipe, and the writer process need not
+# import this module to read them.
+Side = Literal["buy", "sell"]
+"""An order's direction."""
+ActionKind = Literal["split", "dividend"]
+"""A corporate action's kind."""
+Bound = Literal["target_vol", "max_var", "max_cvar", "max_gross", "none"]
+"""The risk limit that set a target's exposure (``none``: no limit bound)."""
+RunMode = Literal["live", "backtest"]
+"""How a run is driven: the daemon and one-off jobs (``live``) or a replay."""
+
 __all__ = [
+    "ActionKind",
     "BarsClosed",
+    "Bound",
     "CorporateActionOccurred",
     "Event",
     "FeedExhausted",
@@ -36,6 +50,8 @@ __all__ = [
     "PositionAdjusted",
     "RiskAssessed",
     "RiskAssessment",
+    "RunMode",
+    "Side",
     "TargetWeightsSet",
     "TextsReceived",
     "freeze",
@@ -86,7 +102,7 @@ class CorporateActionOccurred(Event):
     """
 
     symbol: str
-    action: str
+    action: ActionKind
     value: float
     source: str
 
@@ -173,7 +189,7 @@ class RiskAssessment:
     var_method: str
     confidence: float
     scale: float
-    bound: str
+    bound: Bound
     gross: float
     limits: Mapping[str, float | str | None]
     weights: Mapping[str, float]
@@ -216,7 +232,7 @@ class OrderSubmitted(Event):
 
     order_id: str
     symbol: str
-    side: str
+    side: Side
     qty: float
     decision_ts: datetime
 
@@ -253,7 +269,7 @@ class OrderRejected(Event):
 
     order_id: str
     symbol: str
-    side: str
+    side: Side
     qty: float
     reason: str
     decision_ts: datetime

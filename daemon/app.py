@@ -20,7 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from brokers.paper import PaperBroker
 from core.bus import EventBus
 from core.clock import Clock, LiveClock, PacedClock, ReplayClock
-from core.events import BarsClosed
+from core.events import BarsClosed, RunMode
 from daemon.config import Config, InputError
 from daemon.cron import parse_cron
 from daemon.feeds.bundled import BundledPrices
@@ -35,7 +35,8 @@ from state.lake import Lake
 from state.recorder import Recorder
 from state.store import Store
 from state.writer import ProcessWriter
-from strategies.base import Strategy, build_strategy
+from strategies.base import Strategy
+from strategies.factory import build_strategy
 from strategies.runner import StrategyRunner
 
 __all__ = ["App", "build_app", "next_session_start"]
@@ -46,7 +47,7 @@ class App:
     """The components of one run. Drivers (``daemon.service``, ``daemon.backtest``) run it."""
 
     config: Config
-    mode: str
+    mode: RunMode
     run_id: str
     resumed: bool
     store: Store
@@ -148,7 +149,7 @@ def _yahoo_prices(config: Config, *, warmup: int, live: bool, resume_after: date
 def build_app(
     config: Config,
     *,
-    mode: str,
+    mode: RunMode,
     db_path: str | Path | None = None,
     start: date | None = None,
     end: date | None = None,
