@@ -17,12 +17,12 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from daemon.data.importer import ImportOptions, import_files
 from skfolio.datasets import load_sp500_dataset
 
 from daemon.app import build_app
 from daemon.backtest import run_backtest
 from daemon.config import load_config
-from daemon.data.importer import ImportOptions, import_files
 from state.lake import Lake
 
 

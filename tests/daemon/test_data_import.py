@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from daemon.data.importer import ImportOptions, import_files
 from numpy.testing import assert_allclose
 from testkit import TRADINGD, cli_env
 
-from daemon.data.importer import ImportOptions, import_files
 from state.lake import Lake
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from daemon.data.importer import ImportOptions, import_files
 from numpy.testing import assert_allclose
 from skfolio.datasets import load_sp500_dataset
 from testkit import make_config, run_backtest
 
 from daemon.app import build_app
 from daemon.backtest import run_backtest as drive
-from daemon.data.importer import ImportOptions, import_files
 from strategies.base import Strategy
 from strategies.view import MarketView
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from daemon.data.commands import backfill, lake_inventory
 from test_yahoo import FakeYahoo, close_at, recorded
 
 from core.events import BarsClosed, CorporateActionOccurred
 from daemon.config import load_config
-from daemon.data.commands import backfill, lake_inventory
 from daemon.feeds.lake_replay import LakeReplayPrices
 from state.lake import Lake
 
