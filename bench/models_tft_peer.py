@@ -207,10 +207,11 @@ def quality(trainers: dict[str, Trainer], val: Batch, seconds: float, every: int
         if t.steps % every == 0 or t.seconds >= seconds:
             curves[name].append((t.steps, round(t.seconds, 2), round(t.val_loss(val), 5)))
     common = min(c[-1][0] for c in curves.values())
-    at_steps = {n: next(v for s, _, v in reversed(c) if s <= common) for n, c in curves.items()}
+    common -= common % every  # a step count every model has a checkpoint at
+    at_steps = {n: next(v for s, _, v in c if s == common) for n, c in curves.items()}
     return dict(
         budget_s=seconds,
-        equal_steps=common - common % every or common,
+        equal_steps=common,
         val_at_equal_steps=at_steps,
         val_at_equal_time={n: c[-1][2] for n, c in curves.items()},
         steps_in_budget={n: c[-1][0] for n, c in curves.items()},

@@ -53,7 +53,7 @@ class TemporalFusionTransformer(nn.Module):
         num_heads: int = 4,
         lstm_layers: int = 2,
         dropout: float = 0.1,
-        hidden_continuous_size: int = 16,
+        hidden_continuous_size: int = 8,
     ) -> None:
         super().__init__()
         d, d_var = hidden_size, hidden_continuous_size
