@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import time
@@ -114,7 +115,10 @@ def make_models(dims, hcs: int, seed: int = 0) -> dict[str, tuple[nn.Module, Cal
     ours = build_model(TFTConfig(hidden_size=64, num_heads=4, lstm_layers=2, dropout=0.1), dims)
     torch.manual_seed(seed)
     peer = PeerAdapter(dims.n_past, dims.n_future, dims.n_symbols, hcs)
-    return {"ours": (ours, lambda p, f, s: (p, f, s)), "peer": (peer, lambda p, f, s: (peer.prepare(p, f, s),))}
+    return {
+        "ours": (ours, lambda p, f, s: (p, f, s)),
+        "peer": (peer, lambda p, f, s: (peer.prepare(p, f, s),)),
+    }
 
 
 def load_batches(n_train: int, seed: int = 0) -> tuple[list[Batch], Batch, object]:
@@ -158,7 +162,8 @@ class Trainer:
     def val_loss(self, val: Batch) -> float:
         self.model.eval()
         p, f, s, y = val
-        preds = [self.model(*self.convert(p[i : i + 512], f[i : i + 512], s[i : i + 512])) for i in range(0, len(p), 512)]
+        chunks = [slice(i, i + 512) for i in range(0, len(p), 512)]
+        preds = [self.model(*self.convert(p[c], f[c], s[c])) for c in chunks]
         return float(pinball_loss(torch.cat(preds), y, QUANTILES))
 
 
@@ -177,7 +182,8 @@ def median_ms(fn: Callable[[], object], runs: int = 30) -> float:
 def speed(trainers: dict[str, Trainer], rounds: int, steps: int, batches: list[Batch]) -> dict:
     """Interleaved timings; per model the medians over rounds."""
     p, f, s, _ = batches[-1]
-    cross = {n: t.convert(p[:CROSS_SECTION], f[:CROSS_SECTION], s[:CROSS_SECTION]) for n, t in trainers.items()}
+    cut = slice(0, CROSS_SECTION)
+    cross = {n: t.convert(p[cut], f[cut], s[cut]) for n, t in trainers.items()}
     full = {n: t.convert(p, f, s) for n, t in trainers.items()}
     out: dict[str, dict[str, list[float]]] = {n: {} for n in trainers}
     for n, t in trainers.items():
@@ -187,19 +193,22 @@ def speed(trainers: dict[str, Trainer], rounds: int, steps: int, batches: list[B
         for n, t in trainers.items():
             t.step()  # warm-up after the other model ran
             timed = [t.step() for _ in range(steps)]
-            out[n].setdefault("train_samples_s", []).append(BATCH * steps / sum(s for s, _ in timed))
-            out[n].setdefault("faults_per_step", []).append(statistics.median(f for _, f in timed))
+            row = out[n]
+            row.setdefault("train_samples_s", []).append(BATCH * steps / sum(s for s, _ in timed))
+            row.setdefault("faults_per_step", []).append(statistics.median(f for _, f in timed))
             t.model.eval()
-            out[n].setdefault("latency_ms", []).append(median_ms(lambda: t.model(*cross[n]), 15))  # noqa: B023
+            ms = median_ms(lambda: t.model(*cross[n]), 15)  # noqa: B023
+            row.setdefault("latency_ms", []).append(ms)
             ms = median_ms(lambda: t.model(*full[n]), 3)  # noqa: B023
-            out[n].setdefault("infer_samples_s", []).append(BATCH / ms * 1e3)
-    return {n: {k: statistics.median(v) for k, v in m.items()} | {"rounds": m} for n, m in out.items()}
+            row.setdefault("infer_samples_s", []).append(BATCH / ms * 1e3)
+    medians = {n: {k: statistics.median(v) for k, v in m.items()} for n, m in out.items()}
+    return {n: medians[n] | {"rounds": out[n]} for n in out}
 
 
 def quality(trainers: dict[str, Trainer], val: Batch, seconds: float, every: int) -> dict:
     """Step whichever model has used less training time until both used `seconds`;
     the validation pinball every `every` steps and at the end."""
-    curves: dict[str, list[tuple[int, float, float]]] = {n: [(0, 0.0, t.val_loss(val))] for n, t in trainers.items()}
+    curves = {n: [(0, 0.0, t.val_loss(val))] for n, t in trainers.items()}
     while any(t.seconds < seconds for t in trainers.values()):
         name = min(trainers, key=lambda n: trainers[n].seconds)
         t = trainers[name]
@@ -224,25 +233,31 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per round")
-    parser.add_argument("--quality-seconds", type=float, default=150.0, help="training budget per model")
+    parser.add_argument("--quality-seconds", type=float, default=150.0, help="budget per model")
     parser.add_argument("--every", type=int, default=20, help="steps between validation checks")
     parser.add_argument("--peer-hcs", type=int, default=32, help="peer's hidden_continuous_size")
     args = parser.parse_args()
     batches, val, dims = load_batches(400)
-    report: dict = dict(dims=str(dims), peer_hidden_continuous_size=args.peer_hcs, torch=torch.__version__)
+    report: dict = dict(
+        dims=str(dims), peer_hidden_continuous_size=args.peer_hcs, torch=torch.__version__
+    )
     for threads in args.threads:
         torch.set_num_threads(threads)
         models = make_models(dims, args.peer_hcs)
         trainers = {n: Trainer(m, conv, batches) for n, (m, conv) in models.items()}
         res = speed(trainers, args.rounds, args.steps, batches)
         res["params"] = {n: count_parameters(m) for n, (m, _) in models.items()}
+        res["loadavg"] = os.getloadavg()
         report[f"threads_{threads}"] = res
-        print(json.dumps({k: v for k, v in res.items()}, default=str)[:2000], flush=True)
+        print(json.dumps(res, default=str), flush=True)
     if args.quality_seconds > 0:
         torch.set_num_threads(args.threads[0])
         models = make_models(dims, args.peer_hcs)
         trainers = {n: Trainer(m, conv, batches) for n, (m, conv) in models.items()}
-        report["quality"] = quality(trainers, val, args.quality_seconds, args.every) | {"threads": args.threads[0]}
+        report["quality"] = quality(trainers, val, args.quality_seconds, args.every) | {
+            "threads": args.threads[0],
+            "loadavg": os.getloadavg(),
+        }
         print(json.dumps(report["quality"]), flush=True)
     out = Path("bench/out")
     out.mkdir(parents=True, exist_ok=True)
@@ -251,22 +266,32 @@ def main() -> None:
 
 
 def print_tables(report: dict, threads: list[int]) -> None:
-    print("\n| model | params | threads | train samples/s | faults/step | 20-sym ms (fresh / after training) | infer samples/s (B=256) |")
+    print(
+        "\n| model | params | threads | train samples/s | minor faults/step "
+        "| ms per 20 symbols (fresh / trained) | inference samples/s (B=256) |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for t in threads:
         r = report[f"threads_{t}"]
         for n in ("ours", "peer"):
             m = r[n]
             print(
-                f"| {n} | {r['params'][n]:,} | {t} | {m['train_samples_s']:.0f} | {m['faults_per_step']:,.0f} | "
-                f"{m['latency_fresh_ms']:.1f} / {m['latency_ms']:.1f} | {m['infer_samples_s']:.0f} |"
+                f"| {n} | {r['params'][n]:,} | {t} | {m['train_samples_s']:.0f} "
+                f"| {m['faults_per_step']:,.0f} | {m['latency_fresh_ms']:.1f} / "
+                f"{m['latency_ms']:.1f} | {m['infer_samples_s']:.0f} |"
             )
-        print(f"| ratio ours/peer | | {t} | {r['ours']['train_samples_s'] / r['peer']['train_samples_s']:.2f}x | | | "
-              f"{r['ours']['infer_samples_s'] / r['peer']['infer_samples_s']:.2f}x |")
+        ours, peer = r["ours"], r["peer"]
+        print(
+            f"| ours / peer | | {t} | {ours['train_samples_s'] / peer['train_samples_s']:.2f}x "
+            f"| | | {ours['infer_samples_s'] / peer['infer_samples_s']:.2f}x |"
+        )
     if "quality" in report:
         q = report["quality"]
-        print(f"\nquality ({q['threads']} thread(s), {q['budget_s']:.0f} s each): steps {q['steps_in_budget']}, "
-              f"val pinball at step {q['equal_steps']}: {q['val_at_equal_steps']}, at equal time: {q['val_at_equal_time']}")
+        print(
+            f"\nquality ({q['threads']} thread(s), {q['budget_s']:.0f} s each): "
+            f"steps {q['steps_in_budget']}, val pinball at step {q['equal_steps']}: "
+            f"{q['val_at_equal_steps']}, at equal time: {q['val_at_equal_time']}"
+        )
 
 
 if __name__ == "__main__":

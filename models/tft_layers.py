@@ -180,9 +180,8 @@ class VariableSelectionNetwork(nn.Module):
             else None  # one variable: its weight is 1, nothing to select
         )
         self.var_grns = PerVariableGRN(n_vars, d_var, dropout)
-        self.widen = nn.Parameter(
-            torch.empty(n_vars * d_var, d_model).uniform_(-1 / math.sqrt(d_var), 1 / math.sqrt(d_var))
-        )
+        bound = 1 / math.sqrt(d_var)  # nn.Linear's init for one variable's d_var inputs
+        self.widen = nn.Parameter(torch.empty(n_vars * d_var, d_model).uniform_(-bound, bound))
         self.widen_bias = nn.Parameter(torch.zeros(n_vars, d_model))
 
     def forward(
