@@ -19,6 +19,10 @@ samples/s. Quality (`--quality-seconds`, at the first thread count): both models
 same seed on the same batch sequence, stepping whichever has used less training time, the
 validation pinball at regular checkpoints; reported at equal steps and at equal wall time.
 
+Every timing is taken both as wall time and as this process's CPU time
+(`time.process_time`): on the shared, oversubscribed development machine wall time mostly
+measures waiting for a core; at 1 thread CPU time is what an idle core would take.
+
 `PYTHONPATH=$PWD .venv/bin/python bench/models_tft_peer.py [--threads 1 2] [--rounds 5]`
 writes bench/out/models_tft_peer.json and prints markdown tables.
 """
@@ -137,7 +141,9 @@ def load_batches(n_train: int, seed: int = 0) -> tuple[list[Batch], Batch, objec
 
 
 class Trainer:
-    """One model's AdamW loop; `step` returns (seconds, minor faults)."""
+    """One model's AdamW loop; `step` returns (wall s, CPU s, minor faults). `seconds` sums
+    this process's CPU time (user + system) over the steps: on an oversubscribed machine
+    wall time mostly measures waiting for a core, CPU time the work itself."""
 
     def __init__(self, model: nn.Module, convert: Callable, batches: list[Batch]) -> None:
         self.model, self.convert = model, convert
@@ -145,18 +151,19 @@ class Trainer:
         self.opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
         self.steps, self.seconds = 0, 0.0
 
-    def step(self) -> tuple[float, int]:
+    def step(self) -> tuple[float, float, int]:
         x, y = self.inputs[self.steps % len(self.inputs)]
         self.model.train()
-        faults, began = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        began, cpu = time.perf_counter(), time.process_time()
         loss = pinball_loss(self.model(*x), y, QUANTILES)
         self.opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.opt.step()
-        took = time.perf_counter() - began
-        self.steps, self.seconds = self.steps + 1, self.seconds + took
-        return took, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        took, cpu = time.perf_counter() - began, time.process_time() - cpu
+        self.steps, self.seconds = self.steps + 1, self.seconds + cpu
+        return took, cpu, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
 
     @torch.no_grad()
     def val_loss(self, val: Batch) -> float:
@@ -167,16 +174,18 @@ class Trainer:
         return float(pinball_loss(torch.cat(preds), y, QUANTILES))
 
 
-def median_ms(fn: Callable[[], object], runs: int = 30) -> float:
+def median_ms(fn: Callable[[], object], runs: int = 30) -> tuple[float, float]:
+    """Median wall and CPU milliseconds of `fn` (after 3 warm-up calls)."""
     with torch.no_grad():
         for _ in range(3):
             fn()
-        times = []
+        wall, cpu = [], []
         for _ in range(runs):
-            began = time.perf_counter()
+            began, cpu_began = time.perf_counter(), time.process_time()
             fn()
-            times.append((time.perf_counter() - began) * 1e3)
-    return statistics.median(times)
+            wall.append((time.perf_counter() - began) * 1e3)
+            cpu.append((time.process_time() - cpu_began) * 1e3)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def speed(trainers: dict[str, Trainer], rounds: int, steps: int, batches: list[Batch]) -> dict:
@@ -188,26 +197,35 @@ def speed(trainers: dict[str, Trainer], rounds: int, steps: int, batches: list[B
     out: dict[str, dict[str, list[float]]] = {n: {} for n in trainers}
     for n, t in trainers.items():
         t.model.eval()
-        out[n]["latency_fresh_ms"] = [median_ms(lambda: t.model(*cross[n]))]  # noqa: B023
+        wall, cpu = median_ms(lambda: t.model(*cross[n]))  # noqa: B023
+        out[n] |= {"latency_fresh_ms": [wall], "latency_fresh_cpu_ms": [cpu]}
     for _ in range(rounds):
         for n, t in trainers.items():
             t.step()  # warm-up after the other model ran
             timed = [t.step() for _ in range(steps)]
             row = out[n]
-            row.setdefault("train_samples_s", []).append(BATCH * steps / sum(s for s, _ in timed))
-            row.setdefault("faults_per_step", []).append(statistics.median(f for _, f in timed))
+            wall, cpu, faults = (sum(x) for x in zip(*timed, strict=True))
             t.model.eval()
-            ms = median_ms(lambda: t.model(*cross[n]), 15)  # noqa: B023
-            row.setdefault("latency_ms", []).append(ms)
-            ms = median_ms(lambda: t.model(*full[n]), 3)  # noqa: B023
-            row.setdefault("infer_samples_s", []).append(BATCH / ms * 1e3)
+            lat, lat_cpu = median_ms(lambda: t.model(*cross[n]), 15)  # noqa: B023
+            inf, inf_cpu = median_ms(lambda: t.model(*full[n]), 3)  # noqa: B023
+            for key, value in dict(
+                train_samples_s=BATCH * steps / wall,
+                train_samples_cpu_s=BATCH * steps / cpu,
+                faults_per_step=faults / steps,
+                latency_ms=lat,
+                latency_cpu_ms=lat_cpu,
+                infer_samples_s=BATCH / inf * 1e3,
+                infer_samples_cpu_s=BATCH / inf_cpu * 1e3,
+            ).items():
+                row.setdefault(key, []).append(value)
     medians = {n: {k: statistics.median(v) for k, v in m.items()} for n, m in out.items()}
     return {n: medians[n] | {"rounds": out[n]} for n in out}
 
 
 def quality(trainers: dict[str, Trainer], val: Batch, seconds: float, every: int) -> dict:
-    """Step whichever model has used less training time until both used `seconds`;
-    the validation pinball every `every` steps and at the end."""
+    """Step whichever model has used less training CPU time until both used `seconds`;
+    the validation pinball every `every` steps and at the end (CPU seconds equal wall
+    seconds on an idle core at 1 thread)."""
     curves = {n: [(0, 0.0, t.val_loss(val))] for n, t in trainers.items()}
     while any(t.seconds < seconds for t in trainers.values()):
         name = min(trainers, key=lambda n: trainers[n].seconds)
@@ -267,8 +285,8 @@ def main() -> None:
 
 def print_tables(report: dict, threads: list[int]) -> None:
     print(
-        "\n| model | params | threads | train samples/s | minor faults/step "
-        "| ms per 20 symbols (fresh / trained) | inference samples/s (B=256) |"
+        "\n| model | params | threads | train samples/s wall (CPU) | minor faults/step "
+        "| ms per 20 symbols fresh / trained (CPU) | inference samples/s B=256 wall (CPU) |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for t in threads:
@@ -277,18 +295,21 @@ def print_tables(report: dict, threads: list[int]) -> None:
             m = r[n]
             print(
                 f"| {n} | {r['params'][n]:,} | {t} | {m['train_samples_s']:.0f} "
-                f"| {m['faults_per_step']:,.0f} | {m['latency_fresh_ms']:.1f} / "
-                f"{m['latency_ms']:.1f} | {m['infer_samples_s']:.0f} |"
+                f"({m['train_samples_cpu_s']:.0f}) | {m['faults_per_step']:,.0f} "
+                f"| {m['latency_fresh_ms']:.1f} / {m['latency_ms']:.1f} "
+                f"({m['latency_fresh_cpu_ms']:.1f} / {m['latency_cpu_ms']:.1f}) "
+                f"| {m['infer_samples_s']:.0f} ({m['infer_samples_cpu_s']:.0f}) |"
             )
         ours, peer = r["ours"], r["peer"]
+        ratio = {k: ours[k] / peer[k] for k in ("train_samples_s", "train_samples_cpu_s")}
         print(
-            f"| ours / peer | | {t} | {ours['train_samples_s'] / peer['train_samples_s']:.2f}x "
-            f"| | | {ours['infer_samples_s'] / peer['infer_samples_s']:.2f}x |"
+            f"| ours / peer | | {t} | {ratio['train_samples_s']:.2f}x "
+            f"({ratio['train_samples_cpu_s']:.2f}x) | | | |"
         )
     if "quality" in report:
         q = report["quality"]
         print(
-            f"\nquality ({q['threads']} thread(s), {q['budget_s']:.0f} s each): "
+            f"\nquality ({q['threads']} thread(s), {q['budget_s']:.0f} CPU s each): "
             f"steps {q['steps_in_budget']}, val pinball at step {q['equal_steps']}: "
             f"{q['val_at_equal_steps']}, at equal time: {q['val_at_equal_time']}"
         )
