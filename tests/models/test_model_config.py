@@ -54,7 +54,7 @@ class TestModelConfigs:
         cfg = load_config(None, [("model.hidden_size", 16), ("model.hidden_continuous_size", 4)])
         model = build_model(cfg.model, ModelDims(5, 2, 3, 2, 3))
         assert model.past_embedding.weight.shape == (5, 1, 4)
-        with pytest.raises(ConfigError, match=r"^model\.hidden_continuous_size:"):
+        with pytest.raises(ConfigError, match=r"^model\.tft\.hidden_continuous_size:"):
             load_config(None, [("model.hidden_continuous_size", 0)])
 
     def test_configs_are_frozen_and_forbid_unknown_keys(self):
