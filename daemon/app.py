@@ -20,7 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from brokers.paper import PaperBroker
 from core.bus import EventBus
 from core.clock import Clock, LiveClock, PacedClock, ReplayClock
-from core.events import BarsClosed
+from core.events import BarsClosed, CheckpointPublished
 from daemon.config import Config, InputError
 from daemon.cron import parse_cron
 from daemon.feeds.bundled import BundledPrices
@@ -30,6 +30,7 @@ from daemon.feeds.yahoo import YahooSource
 from daemon.jobs import JobContext, JobRunner
 from daemon.logs import bind
 from daemon.pulls import DataFeeds
+from daemon.serving import ModelServer
 from daemon.version import tradingd_version
 from state.lake import Lake
 from state.recorder import Recorder
@@ -60,11 +61,13 @@ class App:
     data: DataFeeds
     triggers: dict[str, CronTrigger]
     window: tuple[datetime, datetime | None]
+    serving: ModelServer
 
     def close(self, status: str) -> None:
         """Flush, record how the run ended, close the database."""
         try:
             self.trader.strategy.close()
+            self.serving.close()
             self.recorder.close()
         except Exception:
             status = "failed"
@@ -252,9 +255,13 @@ def build_app(
             log.info("job_not_scheduled", job=name, reason=unavailable[name])
             continue
         triggers[name] = parse_cron(job.cron, market.timezone)
+    serving = ModelServer(
+        config.models, store, run_id, clock, timezone=market.timezone, manage=mode == "live", live=live
+    )
+    bus.subscribe(CheckpointPublished, serving.on_published, name="serving:checkpoints")
     ctx = JobContext(
         clock=clock, bus=bus, prices=prices.feed, trader=trader, live=live, record_routine=mode == "live",
-        data=data, max_staleness=timedelta(days=market.max_staleness_days),
+        data=data, max_staleness=timedelta(days=market.max_staleness_days), serving=serving,
     )
     return App(
         config=config,
@@ -272,6 +279,7 @@ def build_app(
         data=data,
         triggers=triggers,
         window=prices.window,
+        serving=serving,
     )
 
 

@@ -28,7 +28,7 @@ from daemon.systemd import notify, watchdog_interval
 __all__ = ["TRADING_JOBS", "serve"]
 
 # Jobs that change the portfolio's view of the world; they run one at a time.
-TRADING_JOBS = frozenset({"pull_prices", "rebalance"})
+TRADING_JOBS = frozenset({"pull_prices", "infer", "rebalance"})
 
 
 async def serve(app: App, *, exit_when_done: bool = False) -> str:
