@@ -107,7 +107,11 @@ class ModelServer:
         return sorted({p.resolve() for p in [*found, *pending] if p.name not in known}, key=lambda p: p.name)
 
     def _holdout(self, prices: pd.DataFrame) -> HoldoutData:
+        import torch
+
         from models.validation import HoldoutData
+
+        torch.set_num_threads(self.cfg.serve.threads)  # this process only serves
 
         return HoldoutData.build(self.spec, prices, prices.index[-1], self.macro())
 

@@ -222,6 +222,9 @@ class ServeConfig(_Frozen):
 
     tilt_target: str = "ret_20"
     history_days: int = Field(300, ge=100, description="bars of history for the features")
+    # Intra-op threads for inference: a 20-symbol forecast is tiny, and more threads only
+    # contend with the event loop and the GARCH workers.
+    threads: int = Field(1, ge=1, le=256)
 
 
 class SwapConfig(_Frozen):
