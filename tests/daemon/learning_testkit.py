@@ -11,10 +11,10 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+from testkit import make_config
 
 from daemon.config import Config
 from models import registry
-from testkit import make_config
 
 TINY = {"family": "tft", "hidden_size": 8, "num_heads": 2, "lstm_layers": 1, "dropout": 0.0}
 
