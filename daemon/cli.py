@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(doctor)
     doctor.add_argument("--json", action="store_true")
 
+    from daemon.modelctl import add_parser as add_models_parser
+
+    add_models_parser(sub, _common)
     for name, helptext in (("train", "train a forecaster (see docs/models.md)"), ("tune", "hyperparameter search")):
         extra = sub.add_parser(name, help=helptext, add_help=False)
         extra.add_argument("rest", nargs=argparse.REMAINDER)
@@ -243,6 +246,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if any(c.level == "error" for c in checks) else 0
 
 
+def cmd_models_admin(args: argparse.Namespace) -> int:
+    from daemon.modelctl import run_models_command
+
+    config = _load(args)
+    _setup_logging(args, config)
+    return run_models_command(config, Path(args.db or config.run.db_path), args)
+
+
 def cmd_models(command: str, rest: list[str]) -> int:
     try:
         from models import cli as models_cli
@@ -260,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"run": cmd_run, "backtest": cmd_backtest, "job": cmd_job, "status": cmd_status, "risk": cmd_risk,
-                "doctor": cmd_doctor}
+                "doctor": cmd_doctor, "models": cmd_models_admin}
     try:
         return commands[args.command](args)
     except InputError as exc:  # config, arguments, or values that only show once data loads

@@ -18,7 +18,7 @@ champion it says so once and the tilt stays neutral.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -151,7 +151,7 @@ class ModelServer:
     async def _consider(self, ctx: JobContext, path: Path, data: HoldoutData) -> Event:
         from models.registry import CheckpointRejected, Manifest
 
-        now = self.clock.now()
+        now = datetime.now(UTC)  # the table records when things happened, in wall time
         family, created = "unknown", ""
         try:
             manifest = Manifest.model_validate_json((path / "manifest.json").read_text())
@@ -177,7 +177,7 @@ class ModelServer:
 
     def _rejected(self, version: str, reason: str, metrics: dict) -> ModelRejected:
         if self.manage:
-            self.table.reject(version, reason, metrics, self.clock.now())
+            self.table.reject(version, reason, metrics, datetime.now(UTC))
         log.warning("model_rejected", version=version, reason=reason, serving=self.version)
         return ModelRejected(ts=self.clock.now(), version=version, reason=reason)
 

@@ -146,15 +146,12 @@ def holdout_loss(fc: Forecaster, data: HoldoutData, positions: np.ndarray) -> fl
     """Mean over targets of (pinball loss / label std) on `positions`: a scale-free number
     comparable between models scored on the same rows. NaN when nothing is scorable."""
     levels = np.asarray(fc.checkpoint.manifest.quantiles)
-    preds, labels = [], []
-    for t in positions:
-        window = _window(data.panel, int(t), fc.encoder_length)
-        if window is not None:
-            preds.append(fc.forecast(window).values)  # (N, K, Q)
-            labels.append(data.labels[t])  # (N, K)
-    if not preds:
+    pairs = [(_window(data.panel, int(t), fc.encoder_length), data.labels[t]) for t in positions]
+    pairs = [(w, y) for w, y in pairs if w is not None]
+    if not pairs:
         return float("nan")
-    pred, label = np.stack(preds), np.stack(labels)
+    pred = fc.forecast_many([w for w, _ in pairs])  # (S, N, K, Q)
+    label = np.stack([y for _, y in pairs])  # (S, N, K)
     err = label[..., None] - pred
     loss = np.maximum(levels * err, (levels - 1.0) * err).mean(axis=-1)  # (S, N, K)
     loss = np.where(np.isfinite(loss), loss, np.nan)

@@ -14,7 +14,6 @@ from learning_testkit import break_checkpoint, copy_checkpoint, learning_config,
 from core.events import ForecastReady, ModelRejected, ModelSwapped
 from daemon.app import build_app
 from daemon.backtest import run_backtest
-from models.train import run_training
 from state.models_table import ModelsTable
 
 pytestmark = pytest.mark.slow
@@ -26,13 +25,6 @@ def rows(db: Path, sql: str, *params) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
-
-
-@pytest.fixture(scope="module")
-def champion(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(tmp folder, the champion's registry folder), trained on 2016-01 .. 2019-03."""
-    tmp = tmp_path_factory.mktemp("learning")
-    return tmp, run_training(learning_config(tmp).models).checkpoint
 
 
 class Harness:
@@ -90,7 +82,7 @@ class TestServing:
     def test_the_models_table_records_the_champion_as_active(self, served, champion):
         _, path = champion
         (row,) = rows(served.db, "select status, family, activated_at, reason from models where version = ?", path.name)
-        assert row[0] == "active" and row[1] == "tft" and row[2].startswith("2019-07")
+        assert row[0] == "active" and row[1] == "tft" and row[2] > "2026"  # wall time
 
 
 BROKEN = {
