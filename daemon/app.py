@@ -30,6 +30,7 @@ from daemon.feeds.yahoo import YahooSource
 from daemon.jobs import JobContext, JobRunner
 from daemon.logs import bind
 from daemon.pulls import DataFeeds
+from daemon.retrain import RetrainSupervisor
 from daemon.serving import ModelServer
 from daemon.version import tradingd_version
 from state.lake import Lake
@@ -62,6 +63,7 @@ class App:
     triggers: dict[str, CronTrigger]
     window: tuple[datetime, datetime | None]
     serving: ModelServer
+    retrainer: RetrainSupervisor
 
     def close(self, status: str) -> None:
         """Flush, record how the run ended, close the database."""
@@ -259,9 +261,11 @@ def build_app(
         config.models, store, run_id, clock, timezone=market.timezone, manage=mode == "live", live=live
     )
     bus.subscribe(CheckpointPublished, serving.on_published, name="serving:checkpoints")
+    retrainer = RetrainSupervisor(config.models, bus, clock)
     ctx = JobContext(
         clock=clock, bus=bus, prices=prices.feed, trader=trader, live=live, record_routine=mode == "live",
         data=data, max_staleness=timedelta(days=market.max_staleness_days), serving=serving,
+        retrainer=retrainer,
     )
     return App(
         config=config,
@@ -280,6 +284,7 @@ def build_app(
         triggers=triggers,
         window=prices.window,
         serving=serving,
+        retrainer=retrainer,
     )
 
 

@@ -116,6 +116,7 @@ async def serve(app: App, *, exit_when_done: bool = False) -> str:
     except TimeoutError:
         log.error("job_still_running_at_shutdown", timeout_s=timeout)
     scheduler.shutdown(wait=False)
+    await app.retrainer.close()
     clean = await app.bus.stop(timeout)
     await app.data.close()
     if watchdog is not None:

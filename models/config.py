@@ -245,6 +245,13 @@ class RetrainConfig(_Frozen):
     timeout_s: float = Field(3600.0, gt=0)
     nnodes: int = Field(1, ge=1)
     rdzv_endpoint: str | None = None  # multi-node: passed through to torchrun
+    heartbeat_s: float = Field(10.0, gt=0, description="loop heartbeat log while a retrain runs")
+
+    @model_validator(mode="after")
+    def _multi_node(self) -> RetrainConfig:
+        if self.nnodes > 1 and not self.rdzv_endpoint:
+            raise ValueError("rdzv_endpoint (host:port) is required when nnodes > 1")
+        return self
 
 
 class RunConfig(_Frozen):

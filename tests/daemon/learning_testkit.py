@@ -103,3 +103,34 @@ def break_checkpoint(path: Path, how: str, marker: Path) -> Path:
     else:
         raise ValueError(how)
     return path
+
+
+def write_config(tmp: Path, registry: Path, extra: str = "", *, replay_end: str = "2019-09-30") -> Path:
+    """A config.toml for `tradingd` subprocesses: the tiny model, data under `tmp`."""
+    model = "\n".join(f"{k} = {json.dumps(v)}" for k, v in TINY.items())
+    path = tmp / "config.toml"
+    path.write_text(
+        f"""
+[run]
+data_dir = "{tmp}"
+[market]
+replay_start = 2019-07-01
+replay_end = {replay_end}
+[models]
+registry_dir = "{registry}"
+run_dir = "{tmp / 'runs'}"
+[models.model]
+{model}
+[models.data]
+start = 2016-01-01
+end = 2019-03-29
+encoder_length = 20
+[models.train]
+epochs = 1
+batch_size = 64
+max_steps_per_epoch = 3
+device = "cpu"
+{extra}
+"""
+    )
+    return path

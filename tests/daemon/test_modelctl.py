@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from learning_testkit import TINY, break_checkpoint, copy_checkpoint, with_state
+from learning_testkit import break_checkpoint, copy_checkpoint, with_state, write_config
 from testkit import TRADINGD, cli_env
 
 pytestmark = pytest.mark.slow
@@ -32,19 +32,7 @@ def setup(champion, tmp_path: Path) -> tuple[Path, str, str, str]:
     with_state(copy_checkpoint(path, registry, good), lambda s: {k: v * 1.0001 for k, v in s.items()})
     worse = "29991231T000000000001Z-tft-worse"
     break_checkpoint(copy_checkpoint(path, registry, worse), "worse", tmp_path / "unused")
-    model = "\n".join(f"{k} = {json.dumps(v)}" for k, v in TINY.items())
-    (tmp_path / "config.toml").write_text(
-        f"""
-[models]
-registry_dir = "{registry}"
-[models.model]
-{model}
-[models.data]
-start = 2016-01-01
-end = 2019-03-29
-encoder_length = 20
-"""
-    )
+    write_config(tmp_path, registry)
     return tmp_path, path.name, good, worse
 
 
