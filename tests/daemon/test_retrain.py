@@ -130,7 +130,7 @@ def start_daemon(tmp: Path, log: Path) -> subprocess.Popen:
 
 RETRAIN_ONCE = """
 [jobs.retrain]
-cron = "0 18 6 7 *"
+cron = "0 18 * * sat"
 enabled = true
 [models.retrain]
 window_days = 1200
@@ -157,14 +157,20 @@ class TestDaemonRetrain:
         log = daemon_dir / "daemon.log"
         proc = start_daemon(daemon_dir, log)
         try:
-            wait_until(lambda: any(e["event"] == "model_swapped" and e["previous"] for e in log_events(log)),
-                       600, "the retrained model to swap in")
+            def swapped_in() -> bool:
+                events = log_events(log)
+                return any(e["event"] == "retrain_published" for e in events) and any(
+                    e["event"] == "model_swapped" and e["previous"] for e in events
+                )
+
+            wait_until(swapped_in, 600, "the retrained model to publish and swap in")
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(60) == 0
         events = log_events(log)
         started = next(e for e in events if e["event"] == "retrain_started")
         published = next(e for e in events if e["event"] == "retrain_published")
+        assert started["retrain_id"] == published["retrain_id"]
         swap = next(e for e in events if e["event"] == "model_swapped" and e["previous"])
         assert (swap["version"], swap["previous"]) == (published["version"], first.name)
 
@@ -189,7 +195,11 @@ class TestDaemonRetrain:
         log = daemon_dir / "daemon.log"
         proc = start_daemon(daemon_dir, log)
         try:
-            wait_until(lambda: any(e["event"] == "retrain_started" for e in log_events(log)), 300, "a retrain")
+            def training_after_first_swap() -> bool:
+                events = [e["event"] for e in log_events(log)]
+                return "model_swapped" in events and "retrain_started" in events
+
+            wait_until(training_after_first_swap, 300, "the champion to serve and a retrain to start")
         finally:
             proc.kill()
             proc.wait(30)
