@@ -265,7 +265,6 @@ class RunConfig(_Frozen):
     serve: ServeConfig = Field(default_factory=ServeConfig)
     swap: SwapConfig = Field(default_factory=SwapConfig)
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
-    backtest_retrain: Literal["inprocess", "torchrun"] = "inprocess"
 
     @model_validator(mode="before")
     @classmethod
