@@ -21,6 +21,7 @@ from brokers.paper import PaperBroker
 from core.bus import EventBus
 from core.clock import Clock, LiveClock, PacedClock, ReplayClock
 from core.events import BarsClosed, CheckpointPublished
+from daemon.backtest_retrain import BacktestRetrainer
 from daemon.config import Config, InputError
 from daemon.cron import parse_cron
 from daemon.feeds.bundled import BundledPrices
@@ -63,7 +64,7 @@ class App:
     triggers: dict[str, CronTrigger]
     window: tuple[datetime, datetime | None]
     serving: ModelServer
-    retrainer: RetrainSupervisor
+    retrainer: RetrainSupervisor | BacktestRetrainer
 
     def close(self, status: str) -> None:
         """Flush, record how the run ended, close the database."""
@@ -261,7 +262,7 @@ def build_app(
         config.models, store, run_id, clock, timezone=market.timezone, manage=mode == "live", live=live
     )
     bus.subscribe(CheckpointPublished, serving.on_published, name="serving:checkpoints")
-    retrainer = RetrainSupervisor(config.models, bus, clock)
+    retrainer = (BacktestRetrainer if mode == "backtest" else RetrainSupervisor)(config.models, bus, clock)
     ctx = JobContext(
         clock=clock, bus=bus, prices=prices.feed, trader=trader, live=live, record_routine=mode == "live",
         data=data, max_staleness=timedelta(days=market.max_staleness_days), serving=serving,

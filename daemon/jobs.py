@@ -30,6 +30,7 @@ from daemon.feeds.live_prices import LakePrices
 from strategies.runner import StrategyRunner
 
 if TYPE_CHECKING:
+    from daemon.backtest_retrain import BacktestRetrainer
     from daemon.pulls import DataFeeds
     from daemon.retrain import RetrainSupervisor
     from daemon.serving import ModelServer
@@ -54,7 +55,7 @@ class JobContext:
     feed_done: bool = False
     stale: bool = False
     serving: ModelServer | None = None
-    retrainer: RetrainSupervisor | None = None
+    retrainer: RetrainSupervisor | BacktestRetrainer | None = None
 
     async def emit(self, event: Event) -> None:
         """Publish; a live producer waits while a subscriber's queue is full."""

@@ -98,7 +98,7 @@ def _overrides(tree: dict[str, Any], prefix: str = "") -> Iterator[str]:
 def torchrun_command(cfg: ModelsConfig, plan: RetrainPlan) -> list[str]:
     """The subprocess argv: the daemon's `[models]` config, with the retrain's window,
     run folder and train.nproc_per_node resolved."""
-    tree = cfg.model_dump(mode="json", exclude={"serve", "swap", "retrain", "tune"})
+    tree = cfg.model_dump(mode="json", exclude={"serve", "swap", "retrain", "backtest_retrain", "tune"})
     tree["data"] |= {"start": plan.start, "end": plan.end}
     tree["run_dir"] = str(cfg.run_dir / plan.retrain_id)
     tree["train"]["nproc_per_node"] = plan.nproc

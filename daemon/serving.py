@@ -69,6 +69,7 @@ class ModelServer:
         self._pending: list[Path] = []
         self._macro: dict[str, pd.DataFrame] | None = None
         self._said: set[str] = set()
+        self._read_table = False
 
     def on_published(self, event: CheckpointPublished) -> None:
         """Bus handler: validate this checkpoint at the next chance (the `infer` job)."""
@@ -106,6 +107,11 @@ class ModelServer:
         pending, self._pending = self._pending, []
         return sorted({p.resolve() for p in [*found, *pending] if p.name not in known}, key=lambda p: p.name)
 
+    def _take_pending(self) -> list[Path]:
+        """A backtest validates only what its own retrains published."""
+        pending, self._pending = self._pending, []
+        return pending
+
     def _holdout(self, prices: pd.DataFrame) -> HoldoutData:
         import torch
 
@@ -129,8 +135,10 @@ class ModelServer:
         """Follow the ``models`` table and validate new versions; returns the events."""
         from models.registry import CheckpointRejected
 
-        active = self.table.active()
-        candidates = self._candidates() if self.manage else []
+        # A backtest reads the table once (its starting champion), then only its own retrains.
+        active = self.table.active() if self.manage or not self._read_table else self.version
+        self._read_table = True
+        candidates = self._candidates() if self.manage else self._take_pending()
         if active == self.version and not candidates:
             return []
         data = await ctx.offload(self._holdout, self.prices(ctx, extra=self.cfg.swap.holdout_days))
@@ -158,14 +166,16 @@ class ModelServer:
             family, created = str(manifest.hyperparameters.get("family", "unknown")), manifest.created_at
         except (OSError, ValueError):
             pass  # validate() says what is wrong with it
-        self.table.add_candidate(path.name, family, str(path), created, now)
+        if self.manage:
+            self.table.add_candidate(path.name, family, str(path), created, now)
         champion = self.served.forecaster if self.served else None
         try:
             fc, metrics = await ctx.offload(self._check, path, data, champion)
         except CheckpointRejected as exc:
             return self._rejected(path.name, exc.reason, {})
-        reason = "validated" if champion is not None else "validated (no champion to compare)"
-        self.table.activate(path.name, reason, metrics, now)
+        if self.manage:
+            reason = "validated" if champion is not None else "validated (no champion to compare)"
+            self.table.activate(path.name, reason, metrics, now)
         return self._swap(fc, path.name, "validated")
 
     def _swap(self, fc: Forecaster, version: str, reason: str) -> ModelSwapped:

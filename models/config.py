@@ -265,6 +265,8 @@ class RunConfig(_Frozen):
     serve: ServeConfig = Field(default_factory=ServeConfig)
     swap: SwapConfig = Field(default_factory=SwapConfig)
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+    # How a backtest's `retrain` job trains: in this process, or under torchrun like live.
+    backtest_retrain: Literal["inprocess", "torchrun"] = "inprocess"
 
     @model_validator(mode="before")
     @classmethod
