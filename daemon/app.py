@@ -96,7 +96,7 @@ class _Prices:
 
 
 def _bundled_prices(
-    config: Config, *, start: date | None, end: date | None, warmup: int, live: bool,
+    config: Config, *, start: date | None, end: date | None, warmup: int, history: int, live: bool,
     resume_after: datetime | None, pace_wall_start: float | None,
 ) -> _Prices:
     market = config.market
@@ -126,10 +126,10 @@ def _bundled_prices(
     clock: Clock = (
         PacedClock(midnights, market.pace, sim_start, wall_start=pace_wall_start) if live else ReplayClock(sim_start)
     )
-    return _Prices(prices, clock, (prices.bar_times[i0], prices.bar_times[i1 - 1]), prices.history(cursor - warmup, cursor))
+    return _Prices(prices, clock, (prices.bar_times[i0], prices.bar_times[i1 - 1]), prices.history(cursor - history, cursor))
 
 
-def _yahoo_prices(config: Config, *, warmup: int, live: bool, resume_after: datetime | None) -> _Prices:
+def _yahoo_prices(config: Config, *, history: int, live: bool, resume_after: datetime | None) -> _Prices:
     if not live:
         raise InputError(
             "market.source = 'yfinance' is live only: backtests replay bundled history "
@@ -144,12 +144,12 @@ def _yahoo_prices(config: Config, *, warmup: int, live: bool, resume_after: date
     )
     feed = LakePrices(yahoo, Lake(Path(config.run.data_dir) / "lake"), config.market.symbols, start=feeds.yahoo.history_start)
     clock = LiveClock()
-    history = feed.history(warmup, clock.now())
+    bars = feed.history(history, clock.now())
     if resume_after is not None:
         feed.seek_after(resume_after)
-    elif history:
-        feed.seek_after(history[-1].ts)  # bars already in the lake were seen by the warm-up
-    return _Prices(feed, clock, (clock.now(), None), history)
+    elif bars:
+        feed.seek_after(bars[-1].ts)  # bars already in the lake were seen by the warm-up
+    return _Prices(feed, clock, (clock.now(), None), bars)
 
 
 def build_app(
@@ -176,6 +176,11 @@ def build_app(
     market = config.market
     strategy = strategy or build_strategy(config.strategy, config.allocation, config.risk)
     warmup = max(strategy.warmup_bars, 1)
+    # The infer job builds features (and the swap gate its holdout) from the same history.
+    models = config.models
+    infer = config.jobs.get("infer")
+    serve_bars = models.serve.history_days + models.swap.holdout_days + models.data.label_horizon
+    history = max(warmup, serve_bars if infer is not None and infer.enabled else 0)
     store = Store.open(db_path or config.run.db_path)
     try:
         config_hash = config.config_hash()
@@ -183,10 +188,10 @@ def build_app(
         ledger = store.ledger(info.run_id, config.run.start_cash) if info is not None else None
         resume_after = ledger.last_mark_ts if ledger is not None else None
         if market.source == "yfinance":
-            prices = _yahoo_prices(config, warmup=warmup, live=live, resume_after=resume_after)
+            prices = _yahoo_prices(config, history=history, live=live, resume_after=resume_after)
         else:
             prices = _bundled_prices(
-                config, start=start, end=end, warmup=warmup, live=live,
+                config, start=start, end=end, warmup=warmup, history=history, live=live,
                 resume_after=resume_after, pace_wall_start=pace_wall_start,
             )
     except BaseException:

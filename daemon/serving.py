@@ -134,6 +134,7 @@ class ModelServer:
     async def refresh(self, ctx: JobContext) -> list[Event]:
         """Follow the ``models`` table and validate new versions; returns the events."""
         from models.registry import CheckpointRejected
+        from models.validation import NotEnoughHistory
 
         # A backtest reads the table once (its starting champion), then only its own retrains.
         active = self.table.active() if self.manage or not self._read_table else self.version
@@ -147,14 +148,27 @@ class ModelServer:
             row = self.table.get(active)
             try:
                 fc = await ctx.offload(self._load, Path(row["path"]), data)
+            except NotEnoughHistory as exc:
+                self._wait_for_history(str(exc), candidates)
+                return events
             except CheckpointRejected as exc:
                 events.append(self._rejected(active, exc.reason, {}))
             else:
                 reason = "restart" if self.served is None else "operator"
                 events.append(self._swap(fc, active, reason))
-        for path in candidates:
-            events.append(await self._consider(ctx, path, data))
+        for i, path in enumerate(candidates):
+            try:
+                events.append(await self._consider(ctx, path, data))
+            except NotEnoughHistory as exc:
+                self._wait_for_history(str(exc), candidates[i:])
+                break
         return events
+
+    def _wait_for_history(self, why: str, candidates: list[Path]) -> None:
+        """Too few bars yet to judge a model: keep the candidates for the next infer."""
+        self._pending.extend(candidates)
+        self._read_table = False
+        self._once("waiting_for_history", why)
 
     async def _consider(self, ctx: JobContext, path: Path, data: HoldoutData) -> Event:
         from models.registry import CheckpointRejected, Manifest

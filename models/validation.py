@@ -25,7 +25,7 @@ from models.features import target_names as make_target_names
 from models.forecaster import FeatureWindow, Forecast, Forecaster
 from models.registry import CheckpointRejected, load
 
-__all__ = ["HoldoutData", "ServingSpec", "holdout_loss", "load_for_serving", "smoke_forecast", "validate"]
+__all__ = ["HoldoutData", "NotEnoughHistory", "ServingSpec", "holdout_loss", "load_for_serving", "smoke_forecast", "validate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +79,11 @@ class HoldoutData:
         return cls(panel, labels)
 
 
+class NotEnoughHistory(ValueError):
+    """The inputs, not the checkpoint, are short: no symbol has a complete feature window
+    yet (early in a run). Retry later; nothing is wrong with the model."""
+
+
 def _window(panel: FeaturePanel, t: int, length: int) -> FeatureWindow | None:
     if t + 1 < length:
         return None
@@ -121,11 +126,9 @@ def smoke_forecast(fc: Forecaster, panel: FeaturePanel, path: Path) -> Forecast:
     """A forecast on the newest window: finite for every symbol with a full window and
     non-crossing (each quantile >= the one below)."""
     window = _window(panel, len(panel.times) - 1, fc.encoder_length)
-    if window is None:
-        raise CheckpointRejected(path, "not enough history for a smoke forecast")
-    complete = np.isfinite(window.values).all(axis=(1, 2))
-    if not complete.any():
-        raise CheckpointRejected(path, "no symbol has a complete feature window")
+    complete = np.isfinite(window.values).all(axis=(1, 2)) if window is not None else np.zeros(1, bool)
+    if window is None or not complete.any():
+        raise NotEnoughHistory(f"{len(panel.times)} bars: no symbol has a complete {fc.encoder_length}-day window")
     forecast = fc.forecast(window)
     values = forecast.values[complete]
     if not np.isfinite(values).all():

@@ -40,7 +40,8 @@ class ModelsTable:
         return row[0] if row else None
 
     def known(self) -> set[str]:
-        return {r[0] for r in self._store.conn.execute("select version from models")}
+        """Versions already decided (a ``candidate`` row is still to be checked)."""
+        return {r[0] for r in self._store.conn.execute("select version from models where status != 'candidate'")}
 
     def add_candidate(self, version: str, family: str, path: str, created_at: str, now: datetime) -> None:
         with self._store.transaction():
