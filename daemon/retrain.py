@@ -1,6 +1,6 @@
 """The retrain job's supervisor: `torchrun` on the training entry point, beside the loop.
 
-``launch`` starts ``python -m torch.distributed.run --nproc_per_node=N -m models.train``
+``launch`` starts ``python -m torch.distributed.run --nproc_per_node=N -m models``
 with ``asyncio.create_subprocess_exec`` in its own process group and returns at once; a
 task reads the trainer's output (re-logged as structured lines with ``component=trainer``
 and the retrain id), enforces ``models.retrain.timeout_s`` by ending the whole group, and
@@ -109,7 +109,7 @@ def torchrun_command(cfg: ModelsConfig, plan: RetrainPlan) -> list[str]:
         rdzv = ["--standalone"]
     sets = [arg for item in _overrides(tree) for arg in ("--set", item)]
     return [sys.executable, "-m", "torch.distributed.run", *rdzv, f"--nproc_per_node={plan.nproc}",
-            "-m", "models.train", *sets]
+            "-m", "models", *sets]
 
 
 def _die_with_parent() -> None:
@@ -245,7 +245,11 @@ class RetrainSupervisor:
             assert proc.stdout is not None
             async for raw in proc.stdout:
                 line = raw.decode(errors="replace")
-                last[:] = [line.strip()] if line.strip() else last
+                text = line.strip()
+                if "tradingd train: " in text:  # the trainer's own one-line reason wins
+                    last[:] = [text[text.index("tradingd train: "):], "reason"]
+                elif text.strip("=*-") and (len(last) < 2):
+                    last[:] = [text]
                 _relog(line, plan.retrain_id)
 
         try:

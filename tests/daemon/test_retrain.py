@@ -78,7 +78,7 @@ class TestPlan:
         plan = plan_retrain(cfg, pd.Timestamp("2019-07-06"))
         argv = torchrun_command(cfg, plan)
         assert argv[1:4] == ["-m", "torch.distributed.run", "--standalone"]
-        assert "--nproc_per_node=2" in argv and argv[argv.index("-m", 2) + 1] == "models.train"
+        assert "--nproc_per_node=2" in argv and argv[argv.index("-m", 2) + 1] == "models"
         assert f'data.end="{plan.end}"' in argv and "model.hidden_size=8" in argv
         multi = cfg.model_copy(update={"retrain": cfg.retrain.model_copy(update={"nnodes": 2, "rdzv_endpoint": "h:29400"})})
         argv = torchrun_command(multi, plan)
