@@ -34,6 +34,7 @@ __all__ = [
     "ActionKind",
     "BarsClosed",
     "Bound",
+    "CheckpointPublished",
     "CorporateActionOccurred",
     "Event",
     "FeedExhausted",
@@ -42,6 +43,8 @@ __all__ = [
     "JobFailed",
     "JobFinished",
     "MacroUpdated",
+    "ModelRejected",
+    "ModelSwapped",
     "OrderCancelled",
     "OrderFilled",
     "OrderRejected",
@@ -325,3 +328,32 @@ class JobFailed(Event):
     job: str
     fired_at: datetime
     error: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointPublished(Event):
+    """A checkpoint was renamed into the registry (``path``; ``version`` is its folder name);
+    ``retrain_id`` names the retrain that made it, empty when it came from elsewhere."""
+
+    version: str
+    path: str
+    retrain_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelSwapped(Event):
+    """``version`` now serves forecasts instead of ``previous`` (None: there was none).
+    ``reason``: "validated", "operator" (a manual activation or rollback), "restart"."""
+
+    version: str
+    previous: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelRejected(Event):
+    """Checkpoint ``version`` failed a check (``reason``, one line); the champion keeps
+    serving."""
+
+    version: str
+    reason: str

@@ -20,7 +20,8 @@ from apscheduler.triggers.cron import CronTrigger
 from brokers.paper import PaperBroker
 from core.bus import EventBus
 from core.clock import Clock, LiveClock, PacedClock, ReplayClock
-from core.events import BarsClosed, RunMode
+from core.events import BarsClosed, CheckpointPublished, RunMode
+from daemon.backtest_retrain import BacktestRetrainer
 from daemon.config import Config, InputError
 from daemon.cron import parse_cron
 from daemon.feeds.bundled import BundledPrices
@@ -31,6 +32,8 @@ from daemon.feeds.yahoo import YahooSource
 from daemon.jobs import JobContext, JobRunner
 from daemon.logs import bind
 from daemon.pulls import DataFeeds
+from daemon.retrain import RetrainSupervisor
+from daemon.serving import ModelServer
 from daemon.version import tradingd_version
 from state.lake import Lake
 from state.recorder import Recorder
@@ -62,11 +65,14 @@ class App:
     data: DataFeeds
     triggers: dict[str, CronTrigger]
     window: tuple[datetime, datetime | None]
+    serving: ModelServer
+    retrainer: RetrainSupervisor | BacktestRetrainer
 
     def close(self, status: str) -> None:
         """Flush, record how the run ended, close the database."""
         try:
             self.trader.strategy.close()
+            self.serving.close()
             self.recorder.close()
         except Exception:
             status = "failed"
@@ -92,7 +98,7 @@ class _Prices:
 
 
 def _bundled_prices(
-    config: Config, *, start: date | None, end: date | None, warmup: int, live: bool,
+    config: Config, *, start: date | None, end: date | None, warmup: int, history: int, live: bool,
     resume_after: datetime | None, pace_wall_start: float | None,
 ) -> _Prices:
     market = config.market
@@ -127,10 +133,10 @@ def _bundled_prices(
     clock: Clock = (
         PacedClock(midnights, market.pace, sim_start, wall_start=pace_wall_start) if live else ReplayClock(sim_start)
     )
-    return _Prices(prices, clock, (prices.bar_times[i0], prices.bar_times[i1 - 1]), prices.history(cursor - warmup, cursor))
+    return _Prices(prices, clock, (prices.bar_times[i0], prices.bar_times[i1 - 1]), prices.history(cursor - history, cursor))
 
 
-def _yahoo_prices(config: Config, *, warmup: int, live: bool, resume_after: datetime | None) -> _Prices:
+def _yahoo_prices(config: Config, *, history: int, live: bool, resume_after: datetime | None) -> _Prices:
     if not live:
         raise InputError(
             "market.source = 'yfinance' is live only: backtests replay bundled history "
@@ -145,12 +151,12 @@ def _yahoo_prices(config: Config, *, warmup: int, live: bool, resume_after: date
     )
     feed = LakePrices(yahoo, Lake(Path(config.run.data_dir) / "lake"), config.market.symbols, start=feeds.yahoo.history_start)
     clock = LiveClock()
-    history = feed.history(warmup, clock.now())
+    bars = feed.history(history, clock.now())
     if resume_after is not None:
         feed.seek_after(resume_after)
-    elif history:
-        feed.seek_after(history[-1].ts)  # bars already in the lake were seen by the warm-up
-    return _Prices(feed, clock, (clock.now(), None), history)
+    elif bars:
+        feed.seek_after(bars[-1].ts)  # bars already in the lake were seen by the warm-up
+    return _Prices(feed, clock, (clock.now(), None), bars)
 
 
 def build_app(
@@ -177,6 +183,11 @@ def build_app(
     market = config.market
     strategy = strategy or build_strategy(config.strategy, config.allocation, config.risk)
     warmup = max(strategy.warmup_bars, 1)
+    # The infer job builds features (and the swap gate its holdout) from the same history.
+    models = config.models
+    infer = config.jobs.get("infer")
+    serve_bars = models.serve.history_days + models.swap.holdout_days + models.data.label_horizon
+    history = max(warmup, serve_bars if infer is not None and infer.enabled else 0)
     store = Store.open(db_path or config.run.db_path)
     try:
         config_hash = config.config_hash()
@@ -184,10 +195,10 @@ def build_app(
         ledger = store.ledger(info.run_id, config.run.start_cash) if info is not None else None
         resume_after = ledger.last_mark_ts if ledger is not None else None
         if market.source == "yfinance":
-            prices = _yahoo_prices(config, warmup=warmup, live=live, resume_after=resume_after)
+            prices = _yahoo_prices(config, history=history, live=live, resume_after=resume_after)
         else:
             prices = _bundled_prices(
-                config, start=start, end=end, warmup=warmup, live=live,
+                config, start=start, end=end, warmup=warmup, history=history, live=live,
                 resume_after=resume_after, pace_wall_start=pace_wall_start,
             )
             store.times.learn(prices.feed.bar_times)  # the recorder writes each bar time several times
@@ -260,9 +271,15 @@ def build_app(
             log.info("job_not_scheduled", job=name, reason=unavailable[name])
             continue
         triggers[name] = parse_cron(job.cron, market.timezone)
+    serving = ModelServer(
+        config.models, store, run_id, clock, timezone=market.timezone, manage=mode == "live", live=live
+    )
+    bus.subscribe(CheckpointPublished, serving.on_published, name="serving:checkpoints")
+    retrainer = (BacktestRetrainer if mode == "backtest" else RetrainSupervisor)(config.models, bus, clock)
     ctx = JobContext(
         clock=clock, bus=bus, prices=prices.feed, trader=trader, live=live, record_routine=mode == "live",
-        data=data, max_staleness=timedelta(days=market.max_staleness_days),
+        data=data, max_staleness=timedelta(days=market.max_staleness_days), serving=serving,
+        retrainer=retrainer,
     )
     return App(
         config=config,
@@ -280,6 +297,8 @@ def build_app(
         data=data,
         triggers=triggers,
         window=prices.window,
+        serving=serving,
+        retrainer=retrainer,
     )
 
 

@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     from daemon.data.cli import add_data_parser
     add_data_parser(sub, _common, _date)
 
+    from daemon.modelctl import add_parser as add_models_parser
+
+    add_models_parser(sub, _common)
     for name, helptext in (("train", "train a forecaster (see docs/models.md)"), ("tune", "hyperparameter search")):
         extra = sub.add_parser(name, help=helptext, add_help=False)
         extra.add_argument("rest", nargs=argparse.REMAINDER)
@@ -311,6 +314,13 @@ def cmd_data(args: argparse.Namespace) -> int:
     _setup_logging(args, config)
     return run_data_command(args, config)
 
+def cmd_models_admin(args: argparse.Namespace) -> int:
+    from daemon.modelctl import run_models_command
+
+    config = _load(args)
+    _setup_logging(args, config)
+    return run_models_command(config, Path(args.db or config.run.db_path), args)
+
 
 def cmd_models(command: str, rest: list[str]) -> int:
     try:
@@ -329,7 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"run": cmd_run, "backtest": cmd_backtest, "job": cmd_job, "status": cmd_status, "risk": cmd_risk,
-                "doctor": cmd_doctor, "dashboard": cmd_dashboard, "report": cmd_report, "data": cmd_data}
+                "doctor": cmd_doctor, "dashboard": cmd_dashboard, "report": cmd_report, "data": cmd_data,
+                "models": cmd_models_admin}
     try:
         return commands[args.command](args)
     except ConfigError as exc:  # every bad key, each line naming the file and the key

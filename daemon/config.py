@@ -44,7 +44,9 @@ __all__ = [
 ]
 
 # Jobs the daemon knows how to run (``[jobs.<name>]``); daemon.jobs implements them.
-JOB_NAMES = ("pull_prices", "pull_macro", "pull_fundamentals", "pull_news", "pull_social", "rebalance")
+JOB_NAMES = (
+    "pull_prices", "pull_macro", "pull_fundamentals", "pull_news", "pull_social", "rebalance", "infer", "retrain",
+)
 
 
 class InputError(ValueError):
@@ -112,6 +114,9 @@ def _default_jobs() -> dict[str, JobConfig]:
         "pull_news": JobConfig(cron="0 7 * * *"),  # NewsAPI free tier: 100 requests a day
         "pull_social": JobConfig(cron="0 * * * *"),
         "rebalance": JobConfig(cron="45 16 * * mon-fri"),
+        "infer": JobConfig(cron="40 16 * * mon-fri"),  # after pull_prices, before rebalance
+        # Off by default: training takes the machine's cores for minutes to hours.
+        "retrain": JobConfig(cron="0 18 * * sat", enabled=False),
     }
 
 

@@ -30,7 +30,10 @@ from daemon.feeds.live_prices import LakePrices
 from strategies.runner import StrategyRunner
 
 if TYPE_CHECKING:
+    from daemon.backtest_retrain import BacktestRetrainer
     from daemon.pulls import DataFeeds
+    from daemon.retrain import RetrainSupervisor
+    from daemon.serving import ModelServer
 
 __all__ = ["JOBS", "JobContext", "JobOutcome", "JobRunner"]
 
@@ -51,6 +54,8 @@ class JobContext:
     max_staleness: timedelta = timedelta(days=4)
     feed_done: bool = False
     stale: bool = False
+    serving: ModelServer | None = None
+    retrainer: RetrainSupervisor | BacktestRetrainer | None = None
 
     async def emit(self, event: Event) -> None:
         """Publish; a live producer waits while a subscriber's queue is full."""
@@ -135,6 +140,20 @@ async def rebalance(ctx: JobContext) -> JobOutcome:
     return JobOutcome(detail)
 
 
+async def infer(ctx: JobContext) -> JobOutcome:
+    """Validate new checkpoints, then forecast with the champion (``daemon.serving``)."""
+    if ctx.serving is None:
+        raise RuntimeError("infer: no model server in this run")
+    return await ctx.serving.infer(ctx)
+
+
+async def retrain(ctx: JobContext) -> JobOutcome:
+    """Start a retrain under torchrun unless one runs (``daemon.retrain``); never waits."""
+    if ctx.retrainer is None:
+        raise RuntimeError("retrain: no retrain supervisor in this run")
+    return await ctx.retrainer.launch(ctx)
+
+
 def _pull_job(name: str) -> Callable[[JobContext], Awaitable[JobOutcome]]:
     async def pull_data(ctx: JobContext) -> JobOutcome:
         if ctx.data is None:
@@ -157,6 +176,8 @@ JOBS: dict[str, Callable[[JobContext], Awaitable[JobOutcome]]] = {
     "pull_news": _pull_job("pull_news"),
     "pull_social": _pull_job("pull_social"),
     "rebalance": rebalance,
+    "infer": infer,
+    "retrain": retrain,
 }
 
 

@@ -28,7 +28,7 @@ from daemon.systemd import notify, watchdog_interval
 __all__ = ["TRADING_JOBS", "serve"]
 
 # Jobs that change the portfolio's view of the world; they run one at a time.
-TRADING_JOBS = frozenset({"pull_prices", "rebalance"})
+TRADING_JOBS = frozenset({"pull_prices", "infer", "rebalance"})
 
 
 async def serve(app: App, *, exit_when_done: bool = False) -> str:
@@ -116,6 +116,7 @@ async def serve(app: App, *, exit_when_done: bool = False) -> str:
     except TimeoutError:
         log.error("job_still_running_at_shutdown", timeout_s=timeout)
     scheduler.shutdown(wait=False)
+    await app.retrainer.close()
     clean = await app.bus.stop(timeout)
     await app.data.close()
     if watchdog is not None:

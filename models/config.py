@@ -32,7 +32,10 @@ __all__ = [
     "HybridConfig",
     "LSTMConfig",
     "ModelConfig",
+    "RetrainConfig",
     "RunConfig",
+    "ServeConfig",
+    "SwapConfig",
     "TFTConfig",
     "TrainConfig",
     "TuneConfig",
@@ -202,6 +205,9 @@ class TrainConfig(Section):
     max_steps_per_epoch: int | None = Field(None, ge=1)
     eval_folds: int = Field(0, ge=0, le=20)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # torchrun workers for the daemon's retrain job: "auto" = every visible CUDA device
+    # (NCCL + bf16), else 2 CPU processes (gloo).
+    nproc_per_node: int | Literal["auto"] = "auto"
 
 
 class TuneConfig(Section):
@@ -235,6 +241,47 @@ class TuneConfig(Section):
         return pair
 
 
+# -- the daemon's learning loop (issue 11): serving, swap checks, scheduled retraining --
+
+
+class ServeConfig(Section):
+    """``[models.serve]``: what the `infer` job publishes. `tilt_target` is the return
+    target whose quantiles go on the bus as `ForecastReady` (the portfolio tilt's input)."""
+
+    tilt_target: str = "ret_20"
+    history_days: int = Field(300, ge=100, description="bars of history for the features")
+    # Intra-op threads for inference: a 20-symbol forecast is tiny, and more threads only
+    # contend with the event loop and the GARCH workers.
+    threads: int = Field(1, ge=1, le=256)
+
+
+class SwapConfig(Section):
+    """``[models.swap]``: a challenger's holdout pinball loss may exceed the champion's by at
+    most `tolerance` (relative: 0.02 = 2 %); the holdout is the last `holdout_days` labelled
+    days after the challenger's training window, and needs at least `min_holdout_days`."""
+
+    tolerance: float = Field(0.02, ge=0.0)
+    holdout_days: int = Field(60, ge=5)
+    min_holdout_days: int = Field(20, ge=1)
+
+
+class RetrainConfig(Section):
+    """``[models.retrain]``: the daemon's `retrain` job. The training window is the
+    `window_days` calendar days before the job's time, less the swap holdout."""
+
+    window_days: int = Field(3650, ge=90)
+    timeout_s: float = Field(3600.0, gt=0)
+    nnodes: int = Field(1, ge=1)
+    rdzv_endpoint: str | None = None  # multi-node: passed through to torchrun
+    heartbeat_s: float = Field(10.0, gt=0, description="loop heartbeat log while a retrain runs")
+
+    @model_validator(mode="after")
+    def _multi_node(self) -> RetrainConfig:
+        if self.nnodes > 1 and not self.rdzv_endpoint:
+            raise ValueError("rdzv_endpoint (host:port) is required when nnodes > 1")
+        return self
+
+
 class RunConfig(Section):
     model: ModelConfig = Field(default_factory=TFTConfig)
     data: DataConfig = Field(default_factory=DataConfig)
@@ -243,6 +290,11 @@ class RunConfig(Section):
     registry_dir: Folder = Path("data/registry")
     run_dir: Folder = Path("data/runs/train")
     publish: bool = True
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    swap: SwapConfig = Field(default_factory=SwapConfig)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+    # How a backtest's `retrain` job trains: in this process, or under torchrun like live.
+    backtest_retrain: Literal["inprocess", "torchrun"] = "inprocess"
 
     @model_validator(mode="before")
     @classmethod

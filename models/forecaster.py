@@ -79,23 +79,32 @@ class Forecaster:
             feature_window(build_features(prices, as_of, **frames), self.encoder_length)
         )
 
-    @torch.no_grad()
     def forecast(self, window: FeatureWindow) -> Forecast:
+        m = self.checkpoint.manifest
+        values = self.forecast_many([window])[0]
+        return Forecast(window.as_of, tuple(window.symbols), m.target_names, m.quantiles, values)
+
+    @torch.no_grad()
+    def forecast_many(self, windows: list[FeatureWindow]) -> np.ndarray:
+        """One forward pass over S windows (same symbols and schema, any as_of):
+        (S, N, K, Q) in label units, NaN rows where a symbol's window had gaps."""
         m, ckpt = self.checkpoint.manifest, self.checkpoint
-        if tuple(window.names) != tuple(m.feature_names):
-            raise ValueError("feature schema does not match the checkpoint's schema")
-        if window.values.shape[1] != m.encoder_length:
-            raise ValueError(f"window length {window.values.shape[1]} != {m.encoder_length}")
-        past = ckpt.normaliser.features(window.values)
+        for window in windows:
+            if tuple(window.names) != tuple(m.feature_names):
+                raise ValueError("feature schema does not match the checkpoint's schema")
+            if window.values.shape[1] != m.encoder_length:
+                raise ValueError(f"window length {window.values.shape[1]} != {m.encoder_length}")
+        n = len(windows[0].symbols)
+        past = ckpt.normaliser.features(np.concatenate([w.values for w in windows]))  # (S*N, L, F)
         ok = np.isfinite(past).all(axis=(1, 2))
-        future = known_future(pd.DatetimeIndex([window.as_of]), m.horizons, m.vol_horizon)
-        n = len(window.symbols)
-        static = [self._ids.get(s, 0) for s in window.symbols]
+        times = pd.DatetimeIndex([w.as_of for w in windows])
+        future = np.repeat(known_future(times, m.horizons, m.vol_horizon), n, axis=0)
+        static = [self._ids.get(s, 0) for w in windows for s in w.symbols]
         pred = ckpt.model(
             torch.from_numpy(np.nan_to_num(past)).to(self._device),
-            torch.from_numpy(np.repeat(future, n, axis=0)).to(self._device),
+            torch.from_numpy(future).to(self._device),
             torch.tensor(static, dtype=torch.int64, device=self._device),
         )
         values = ckpt.normaliser.inverse_targets(pred.float().cpu().numpy())
         values[~ok] = np.nan
-        return Forecast(window.as_of, tuple(window.symbols), m.target_names, m.quantiles, values)
+        return values.reshape(len(windows), n, *values.shape[1:])

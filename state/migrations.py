@@ -200,5 +200,45 @@ def _v3_adjustments(db: Database) -> None:
     db["adjustments"].create_index(["run_id", "ts"])
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_core, _v2_risk, _v3_adjustments)
+def _v6_learning_loop(db: Database) -> None:
+    """Forecasts the daemon served, and the models it knows (issue 11)."""
+    db["forecasts"].create(
+        {
+            "run_id": str,
+            "ts": str,  # decision time
+            "symbol": str,
+            "target": str,  # ret_1 | ret_5 | ret_20 | rv_20
+            "levels": str,  # JSON list of quantile levels
+            "quantiles": str,  # JSON list of values at those levels (label units)
+            "model": str,  # the version that made it
+        },
+        pk=("run_id", "ts", "symbol", "target"),
+        foreign_keys=[("run_id", "runs", "run_id")],
+    )
+    db.create_view(
+        "latest_forecasts",
+        """
+        select f.* from forecasts f join latest_run lr using (run_id)
+        where f.ts = (select max(ts) from forecasts where run_id = f.run_id)
+        order by f.symbol, f.target
+        """,
+    )
+    db["models"].create(
+        {
+            "version": str,  # registry folder name
+            "family": str,
+            "path": str,
+            "status": str,  # candidate | active | rejected | retired
+            "metrics": str,  # JSON: validation and holdout losses
+            "reason": str,  # why rejected / how activated
+            "created_at": str,
+            "activated_at": str,
+            "updated_at": str,
+        },
+        pk="version",
+        not_null={"family", "path", "status"},
+    )
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_core, _v2_risk, _v3_adjustments, _v6_learning_loop)
 SCHEMA_VERSION = len(MIGRATIONS)
