@@ -89,9 +89,24 @@ class _Prices:
     history: list[BarsClosed]
 
 
+def history_needs(config: Config, strategy: Strategy) -> dict[str, int]:
+    """Bars of history every component of a run reads back, by config key."""
+    return strategy.history_needs() | config.broker.history_needs()
+
+
+def report_short_history(needs: dict[str, int], available: int, source: str) -> None:
+    """Say once, at start, which components get less history than they read."""
+    short = {key: need - available for key, need in needs.items() if need > available}
+    if short:
+        structlog.get_logger(component="app").warning(
+            "warmup_history_short", source=source, available_bars=available,
+            shortfall_bars=dict(sorted(short.items(), key=lambda kv: -kv[1])),
+        )
+
+
 def _bundled_prices(
     config: Config, *, start: date | None, end: date | None, warmup: int, live: bool,
-    resume_after: datetime | None, pace_wall_start: float | None,
+    resume_after: datetime | None, pace_wall_start: float | None, first_decision: int = 1,
 ) -> _Prices:
     market = config.market
     try:
@@ -102,7 +117,8 @@ def _bundled_prices(
         raise InputError(str(exc)) from exc
     learn_iso(prices.bar_times)  # the recorder writes each bar time several times
     first = start or market.replay_start
-    i0 = max(prices.index_of(first) if first else warmup, 0)
+    # Without a start date the run starts on the first day a decision is possible.
+    i0 = max(prices.index_of(first) if first else first_decision, 0)
     last = end or market.replay_end
     i1 = prices.index_of(last, after=True) if last else len(prices.sessions)
     if i0 >= i1:
@@ -169,7 +185,8 @@ def build_app(
     log = structlog.get_logger(component="app")
     market = config.market
     strategy = strategy or build_strategy(config.strategy, config.allocation, config.risk)
-    warmup = max(strategy.warmup_bars, 1)
+    needs = history_needs(config, strategy)
+    warmup = max([strategy.warmup_bars, 1, *needs.values()])
     store = Store.open(db_path or config.run.db_path)
     try:
         config_hash = config.config_hash()
@@ -182,7 +199,9 @@ def build_app(
             prices = _bundled_prices(
                 config, start=start, end=end, warmup=warmup, live=live,
                 resume_after=resume_after, pace_wall_start=pace_wall_start,
+                first_decision=max(strategy.warmup_bars, 1),
             )
+        report_short_history(needs, len(prices.history), market.source)
     except BaseException:
         store.close()
         raise
