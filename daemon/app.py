@@ -27,18 +27,18 @@ from daemon.feeds.bundled import BundledPrices
 from daemon.feeds.live_prices import LakePrices
 from daemon.feeds.resilience import Guard
 from daemon.feeds.yahoo import YahooSource
-from daemon.jobs import JobContext, JobRunner
+from daemon.jobs import TRADING_JOBS, JobContext, JobRunner
 from daemon.logs import bind
 from daemon.pulls import DataFeeds
 from daemon.version import tradingd_version
 from state.lake import Lake
 from state.recorder import Recorder
-from state.store import Store, learn_iso
+from state.store import Store, learn_iso, parse_iso
 from state.writer import ProcessWriter
 from strategies.base import Strategy, build_strategy
 from strategies.runner import StrategyRunner
 
-__all__ = ["App", "build_app", "next_session_start"]
+__all__ = ["App", "build_app", "history_needs", "last_committed_fire", "next_session_start"]
 
 
 @dataclass
@@ -60,6 +60,8 @@ class App:
     data: DataFeeds
     triggers: dict[str, CronTrigger]
     window: tuple[datetime, datetime | None]
+    # A resumed paced run replays its own history up to here (the last committed cascade).
+    resume_until: datetime | None = None
 
     def close(self, status: str) -> None:
         """Flush, record how the run ended, close the database."""
@@ -134,7 +136,9 @@ def _bundled_prices(
     midnights = _session_midnights(prices, market.timezone)
     sim_start = midnights[min(cursor, len(midnights) - 1)]
     clock: Clock = (
-        PacedClock(midnights, market.pace, sim_start, wall_start=pace_wall_start) if live else ReplayClock(sim_start)
+        PacedClock(midnights, market.pace_per_s, sim_start, wall_start=pace_wall_start)
+        if live
+        else ReplayClock(sim_start)
     )
     return _Prices(prices, clock, (prices.bar_times[i0], prices.bar_times[i1 - 1]), prices.history(cursor - warmup, cursor))
 
@@ -177,9 +181,11 @@ def build_app(
     """Assemble a run.
 
     ``mode``: "live" (the daemon, and one-off jobs) or "backtest". ``live`` selects live
-    delivery (async bus, per-event commits, paced or wall clock); a backtest or a one-off
-    job uses the replay clock. ``resume`` continues the newest unfinished live run with
-    the same config, restoring cash, positions, open orders and the replay position.
+    delivery (async bus, one commit per cascade, paced or wall clock); a backtest or a
+    one-off job uses the replay clock. ``resume`` continues the newest unfinished live run
+    with the same config. The paced daemon rebuilds it by replaying the run from its start
+    (``resume_until``, ``daemon.paced``); otherwise cash, positions, open orders and the
+    replay position are restored from the ledger.
     ``strategy`` replaces the one ``strategy.name`` selects (custom strategies, tests).
     """
     log = structlog.get_logger(component="app")
@@ -191,7 +197,8 @@ def build_app(
     try:
         config_hash = config.config_hash()
         info = store.resumable_run(mode, config_hash) if resume else None
-        ledger = store.ledger(info.run_id, config.run.start_cash) if info is not None else None
+        rebuild = live and market.source != "yfinance"
+        ledger = store.ledger(info.run_id, config.run.start_cash) if info is not None and not rebuild else None
         resume_after = ledger.last_mark_ts if ledger is not None else None
         if market.source == "yfinance":
             prices = _yahoo_prices(config, warmup=warmup, live=live, resume_after=resume_after)
@@ -234,7 +241,8 @@ def build_app(
     if mode == "backtest":
         store.fast_writes()
     writer = ProcessWriter(store.path, run_id) if mode == "backtest" and config.store.writer == "process" else None
-    recorder = Recorder(store, run_id, clock=clock, autocommit=mode == "live", writer=writer)
+    # The live daemon commits once per cascade (daemon.service): a kill mid-cascade rolls it back.
+    recorder = Recorder(store, run_id, clock=clock, autocommit=mode == "live" and not live, writer=writer)
     trader.attach(bus)
     broker.attach(bus)
     recorder.attach(bus)
@@ -291,7 +299,17 @@ def build_app(
         data=data,
         triggers=triggers,
         window=prices.window,
+        resume_until=last_committed_fire(store, run_id) if info is not None and ledger is None else None,
     )
+
+
+def last_committed_fire(store: Store, run_id: str) -> datetime | None:
+    """Fire time of the run's last trading job whose whole cascade is committed."""
+    marks = ", ".join("?" * len(TRADING_JOBS))
+    (row,) = store.rows(
+        f"select max(fired_at) as t from jobs where run_id = ? and job in ({marks})", (run_id, *sorted(TRADING_JOBS))
+    )
+    return parse_iso(row["t"]) if row["t"] else None
 
 
 def next_session_start(app: App) -> datetime:

@@ -33,6 +33,12 @@ def _date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date like 2015-01-02, got {value!r}") from None
 
 
+def _pace(value: str) -> float | str:
+    if value == "max":
+        return value
+    return _positive(value)
+
+
 def _positive(value: str) -> float:
     try:
         number = float(value)
@@ -83,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(run)
     run.add_argument("--exit-when-done", action="store_true", help="exit 0 when the replayed data runs out")
     run.add_argument("--new-run", action="store_true", help="start a new run instead of resuming the last one")
-    run.add_argument("--pace", type=_positive, help="override market.pace (trading days per second)")
+    run.add_argument(
+        "--pace", type=_pace, help='override market.pace (trading days per second, a ceiling; "max": as fast as possible)'
+    )
 
     bt = sub.add_parser("backtest", help="replay a window through the same components, no sleeping")
     _common(bt)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import re
 import tomllib
 from datetime import date, time
@@ -87,8 +88,24 @@ class MarketConfig(Section):
     close_time: time = time(16, 0)
     replay_start: date | None = None
     replay_end: date | None = None
-    pace: float = Field(default=1.0, gt=0, description="trading days per wall second")
+    pace: float | Literal["max"] = Field(
+        default=1.0, description='trading days per wall second, at most; "max": as fast as the work allows'
+    )
     max_staleness_days: float = Field(default=4.0, gt=0, description="refuse to trade on older prices")
+
+    @field_validator("pace", mode="before")
+    @classmethod
+    def _pace(cls, value: Any) -> Any:
+        if value == "max":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ValueError(f'must be > 0 (trading days per second) or "max", got {value!r}')
+        return float(value)
+
+    @property
+    def pace_per_s(self) -> float:
+        """The pace ceiling as a number (``math.inf`` for "max")."""
+        return math.inf if self.pace == "max" else float(self.pace)
 
     @field_validator("symbols", mode="before")
     @classmethod

@@ -1,10 +1,16 @@
-"""The live daemon: jobs on APScheduler, events on the live bus, clean shutdown.
+"""The live daemon: jobs on their cron triggers, events on the live bus, clean shutdown.
 
 Trading jobs (``pull_prices``, ``rebalance``) run one at a time; after each, the bus is
 joined so the cascade it started (bars -> marks, target -> orders -> fills) is fully
-handled before the next one looks at the world, as in a backtest. Data-collection jobs
-(``pull_macro``, news, social, fundamentals) run beside them: a slow source or a large
-backfill never delays a trade, and what they store is read point-in-time anyway.
+handled before the next one looks at the world, as in a backtest, and then committed in
+one transaction. Data-collection jobs (``pull_macro``, news, social, fundamentals) run
+beside them: a slow source or a large backfill never delays a trade, and what they store
+is read point-in-time anyway.
+
+Who fires the jobs: on the wall clock, APScheduler (a fire missed while the host slept is
+caught up once, logged and recorded: ``daemon.scheduler``); on the paced clock (the
+offline daemon), ``daemon.paced``, which holds replayed time at each fire until its
+cascade is done and rebuilds a resumed run by replaying it.
 
 SIGTERM or SIGINT: stop scheduling, let the trading job in hand finish (up to
 ``service.stop_timeout_s``), deliver what is queued, commit, close, exit 0.
@@ -20,15 +26,17 @@ import time
 import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 
+from core.clock import PacedClock
 from core.events import FeedExhausted
 from daemon.app import App
-from daemon.scheduler import build_scheduler
+from daemon.backtest import replay_timeline
+from daemon.jobs import TRADING_JOBS
+from daemon.paced import catch_up, drive_paced
+from daemon.scheduler import MissedFires, build_scheduler
 from daemon.systemd import notify, watchdog_interval
 
 __all__ = ["TRADING_JOBS", "serve"]
 
-# Jobs that change the portfolio's view of the world; they run one at a time.
-TRADING_JOBS = frozenset({"pull_prices", "rebalance"})
 
 
 async def serve(app: App, *, exit_when_done: bool = False) -> str:
@@ -62,21 +70,34 @@ async def serve(app: App, *, exit_when_done: bool = False) -> str:
             stop.set()
 
     app.bus.subscribe(FeedExhausted, on_exhausted, name="service:feed")
+    paced = isinstance(app.clock, PacedClock)
+    timeline = replay_timeline(app) if paced else []
+    if paced:
+        try:
+            timeline = await catch_up(app, timeline)  # a resumed run: replay it first
+        except Exception:
+            app.close("failed")
+            raise
     app.bus.start()
     await app.data.open(set(app.triggers))
     job_lock = asyncio.Lock()
+    missed = MissedFires(log)
 
     async def run_job(name: str) -> None:
         try:
             if name not in TRADING_JOBS:
                 if not stop.is_set():
-                    await app.jobs.fire(name)
+                    await app.jobs.fire(name, note=missed.take(name))
+                async with job_lock:  # commit its rows between two trading cascades
+                    await app.bus.join()
+                    app.recorder.flush()
                 return
             async with job_lock:
                 if stop.is_set():
                     return
-                await app.jobs.fire(name)
+                await app.jobs.fire(name, note=missed.take(name))
                 await app.bus.join()
+                app.recorder.flush()  # the whole cascade in one transaction
         except asyncio.CancelledError:
             # Only jobs still waiting for their turn (and data pulls) are cancelled, at shutdown.
             log.info("job_cancelled_at_shutdown", job=name)
@@ -90,17 +111,30 @@ async def serve(app: App, *, exit_when_done: bool = False) -> str:
             log.warning("jobs_skipped_behind_schedule", skipped=skipped["count"], last_job=event.job_id)
             skipped["logged_at"] = time.monotonic()
 
-    scheduler = build_scheduler(app.triggers, app.clock, run_job)  # type: ignore[arg-type]
-    scheduler.add_listener(on_skipped, EVENT_JOB_MAX_INSTANCES)
-    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)  # skips: see on_skipped
-    scheduler.start()
+    scheduler = None
+    driver = None
+    if paced:
+        driver = asyncio.create_task(drive_paced(app, timeline, run_job, stop), name="paced-driver")
+
+        def on_driver_done(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("paced_driver_failed", error=repr(task.exception()), exc_info=task.exception())
+                reason["status"] = "failed"
+                stop.set()
+
+        driver.add_done_callback(on_driver_done)
+    else:
+        scheduler = build_scheduler(app.triggers, app.clock, run_job, missed)  # type: ignore[arg-type]
+        scheduler.add_listener(on_skipped, EVENT_JOB_MAX_INSTANCES)
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)  # skips: see on_skipped
+        scheduler.start()
     log.info(
         "daemon_started",
         run_id=app.run_id,
         resumed=app.resumed,
         jobs={name: str(t) for name, t in app.triggers.items()},
         sim_time=app.clock.now().isoformat(),
-        pace=getattr(app.clock, "pace", None),
+        pace=app.config.market.pace if paced else None,
     )
     notify("READY=1")
     watchdog = asyncio.create_task(_watchdog(log)) if watchdog_interval() else None
@@ -108,14 +142,21 @@ async def serve(app: App, *, exit_when_done: bool = False) -> str:
     await stop.wait()
 
     notify("STOPPING=1")
-    scheduler.pause()  # nothing new starts; the job in hand finishes below
+    if scheduler is not None:
+        scheduler.pause()  # nothing new starts; the job in hand finishes below
     timeout = app.config.service.stop_timeout_s
     try:
         await asyncio.wait_for(job_lock.acquire(), timeout)
         job_lock.release()
     except TimeoutError:
         log.error("job_still_running_at_shutdown", timeout_s=timeout)
-    scheduler.shutdown(wait=False)
+    if scheduler is not None:
+        scheduler.shutdown(wait=False)
+    if driver is not None:
+        _, pending = await asyncio.wait([driver], timeout=timeout)  # its failure is logged above
+        if pending:
+            driver.cancel()
+            log.error("paced_driver_still_running_at_shutdown", timeout_s=timeout)
     clean = await app.bus.stop(timeout)
     await app.data.close()
     if watchdog is not None:

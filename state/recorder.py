@@ -68,6 +68,7 @@ class Recorder:
         self._open_orders: dict[str, _OpenOrder] = {}
         self._held: dict[str, tuple[float, float]] = {}  # symbol -> (qty, avg_price)
         self._last_mark: PortfolioMarked | None = None
+        self._replayed: Batch | None = None  # rows a resume's replay would write, for checking
 
     def attach(self, bus: EventBus) -> None:
         """Subscribe to everything the store records."""
@@ -188,6 +189,18 @@ class Recorder:
             status, detail, error = "failed", None, e.error
         self._batch.jobs.append((self._run_id, e.job, iso(e.fired_at), iso(e.ts), status, detail, error))
 
+    # -- replaying a resumed run ---------------------------------------------------------
+
+    def start_replay(self) -> None:
+        """From now on, keep fills and equity rows for ``end_replay`` instead of writing."""
+        self._replayed = Batch()
+
+    def end_replay(self) -> Batch:
+        """Stop replaying; what the replay would have written (fills, equity) since the start."""
+        self.flush()
+        replayed, self._replayed = self._replayed, None
+        return replayed if replayed is not None else Batch()
+
     # -- commits -------------------------------------------------------------------------
 
     def flush(self) -> None:
@@ -204,9 +217,13 @@ class Recorder:
             self._last_mark = None
         if not batch:
             return
+        self._batch = Batch()
+        if self._replayed is not None:  # already on record: checked, not written again
+            self._replayed.fills += batch.fills
+            self._replayed.equity.update(batch.equity)
+            return
         batch.last_event_at = iso(self._clock.now())
         (self._writer or self._store).write(self._run_id, batch)
-        self._batch = Batch()
 
     def sync(self) -> None:
         """Flush, and return once everything recorded so far is committed."""
