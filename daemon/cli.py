@@ -57,6 +57,8 @@ def _load(args: argparse.Namespace) -> Config:
     overrides: dict[str, dict[str, object]] = {}
     if getattr(args, "pace", None) is not None:
         overrides.setdefault("market", {})["pace"] = args.pace
+    if getattr(args, "http_listen", None) is not None:
+        overrides.setdefault("service", {})["http_listen"] = args.http_listen
     return load_config(path, overrides=overrides)
 
 
@@ -91,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--new-run", action="store_true", help="start a new run instead of resuming the last one")
     run.add_argument(
         "--pace", type=_pace, help='override market.pace (trading days per second, a ceiling; "max": as fast as possible)'
+    )
+
+    run.add_argument(
+        "--http-listen", metavar="HOST:PORT", help='override service.http_listen (/healthz, /metrics; "" turns it off)'
     )
 
     bt = sub.add_parser("backtest", help="replay a window through the same components, no sleeping")

@@ -41,6 +41,7 @@ __all__ = [
     "RunConfig",
     "StoreConfig",
     "load_config",
+    "parse_listen",
 ]
 
 # Jobs the daemon knows how to run (``[jobs.<name>]``); daemon.jobs implements them.
@@ -189,9 +190,26 @@ class StoreConfig(Section):
 
 
 class ServiceConfig(Section):
-    """``[service]``: shutdown grace period for the event in hand."""
+    """``[service]``: shutdown grace period for the event in hand; where ``/healthz`` and
+    ``/metrics`` are served (``"host:port"``; empty: off; port 0: any free port)."""
 
     stop_timeout_s: float = Field(default=5.0, gt=0)
+    http_listen: str = "127.0.0.1:8787"
+
+    @field_validator("http_listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if value:
+            parse_listen(value)
+        return value
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``"host:port"`` -> (host, port); port 0 asks for any free port."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f'expected "host:port" like "127.0.0.1:8787" (empty: off), got {value!r}')
+    return host.strip("[]"), int(port)
 
 
 class Config(Section):

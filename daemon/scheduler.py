@@ -70,26 +70,25 @@ class ClockTrigger(BaseTrigger):
 class MissedFires:
     """Notes on fires that ran late, by job: logged when submitted, taken by the job run."""
 
-    def __init__(self, log: Any) -> None:
+    def __init__(self, log: Any, late_after: timedelta = LATE_AFTER) -> None:
         self._log = log
+        self._late_after = late_after
         self._notes: dict[str, str] = {}
 
     def on_submitted(self, event: JobSubmissionEvent) -> None:
-        times = sorted(event.scheduled_run_times)
-        if not times:
+        # With coalesce=True APScheduler submits one run for every fire missed, stamped
+        # with the newest of them.
+        if not event.scheduled_run_times:
             return
-        late = datetime.now(UTC) - times[0]
-        if len(times) == 1 and late < LATE_AFTER:
+        missed = max(event.scheduled_run_times)
+        late = datetime.now(UTC) - missed
+        if late < self._late_after:
             return
-        note = (
-            f"caught up: {len(times)} missed fire(s) from {times[0].isoformat()}, "
-            f"run once {late.total_seconds():.0f} s late"
-        )
         self._log.warning(
-            "job_fire_missed", job=event.job_id, missed=len(times), first_missed=times[0].isoformat(),
+            "job_fire_missed", job=event.job_id, fire_time=missed.isoformat(),
             late_s=round(late.total_seconds(), 1), action="run once now",
         )
-        self._notes[event.job_id] = note
+        self._notes[event.job_id] = f"caught up: fire at {missed.isoformat()} missed, run {late.total_seconds():.0f} s late"
 
     def take(self, job: str) -> str | None:
         """The note for ``job``'s run now, if its fire was missed."""

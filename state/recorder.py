@@ -33,6 +33,9 @@ from state.writer import ProcessWriter
 
 __all__ = ["Recorder"]
 
+# The tables of ``Batch.rows()``, in its order (rows written are counted per table).
+_TABLES = ("orders", "fills", "positions", "equity", "jobs", "targets", "risk", "adjustments")
+
 # Positions in an orders row (same order as the table's columns).
 _STATUS, _REASON, _FILLED, _AVG, _UPDATED = 6, 7, 8, 9, 10
 
@@ -69,6 +72,7 @@ class Recorder:
         self._held: dict[str, tuple[float, float]] = {}  # symbol -> (qty, avg_price)
         self._last_mark: PortfolioMarked | None = None
         self._replayed: Batch | None = None  # rows a resume's replay would write, for checking
+        self.rows_written = dict.fromkeys(_TABLES, 0)  # since this process started (metrics)
 
     def attach(self, bus: EventBus) -> None:
         """Subscribe to everything the store records."""
@@ -224,6 +228,8 @@ class Recorder:
             return
         batch.last_event_at = iso(self._clock.now())
         (self._writer or self._store).write(self._run_id, batch)
+        for table, rows in zip(_TABLES, batch.rows(), strict=False):
+            self.rows_written[table] += len(rows)
 
     def sync(self) -> None:
         """Flush, and return once everything recorded so far is committed."""

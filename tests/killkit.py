@@ -33,7 +33,8 @@ def write_config(folder: Path, start: str, end: str, pace: str | float) -> Path:
 def start_run(config: Path, db: Path, *extra: str) -> subprocess.Popen[bytes]:
     """``tradingd run --exit-when-done`` in its own process group (GARCH workers included)."""
     return subprocess.Popen(
-        [*TRADINGD, "run", "--config", str(config), "--db", str(db), "--exit-when-done", "--log-format", "json", *extra],
+        [*TRADINGD, "run", "--config", str(config), "--db", str(db), "--exit-when-done", "--log-format", "json",
+         "--http-listen", "127.0.0.1:0", *extra],
         cwd=config.parent, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
     )
 
@@ -54,12 +55,17 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float = 300) -> bool:
-    """SIGKILL the group as soon as ``ready()``; False when the run ended first."""
+def kill_when(
+    proc: subprocess.Popen[bytes], ready: Callable[[], bool], *, delay: float = 0.0, timeout: float = 300
+) -> bool:
+    """SIGKILL the group ``delay`` seconds after ``ready()``; False when the run ended first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             if ready():
+                time.sleep(delay)
+                if proc.poll() is not None:
+                    return False
                 kill_group(proc)
                 return True
         except sqlite3.Error:

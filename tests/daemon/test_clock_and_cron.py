@@ -165,3 +165,42 @@ class TestClockTrigger:
         days = [f.astimezone(trigger.inner.timezone).date() for f in fires]
         assert len(set(days)) == 30  # one fire per day, never the same slot twice
         assert all(abs(f.astimezone(trigger.inner.timezone).hour - 16) == 0 for f in fires)
+
+
+class TestMissedFires:
+    def test_a_fire_missed_while_the_scheduler_could_not_run_is_caught_up_once_logged_and_noted(self) -> None:
+        import asyncio
+
+        import structlog
+
+        from core.clock import LiveClock
+        from daemon.scheduler import MissedFires, build_scheduler
+
+        async def scenario() -> list[tuple[str, str | None]]:
+            ran: list[tuple[str, str | None]] = []
+            fire = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+            trigger = CronTrigger(hour=fire.hour, minute=fire.minute, second=fire.second, timezone=UTC)  # once a day
+            missed = MissedFires(structlog.get_logger(), late_after=timedelta(seconds=0.5))
+
+            async def run_job(name: str) -> None:
+                ran.append((name, missed.take(name)))
+
+            scheduler = build_scheduler({"rebalance": trigger}, LiveClock(), run_job, missed)
+            scheduler.start(paused=True)  # the host "sleeps" through the fire time
+            await asyncio.sleep((fire - datetime.now(UTC)).total_seconds() + 1.5)
+            scheduler.resume()
+            for _ in range(100):
+                if ran:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
+            scheduler.shutdown(wait=False)
+            return ran
+
+        with structlog.testing.capture_logs() as logs:
+            ran = asyncio.run(scenario())
+        assert len(ran) == 1
+        name, note = ran[0]
+        assert name == "rebalance" and note is not None and note.startswith("caught up: fire at")
+        (warning,) = [e for e in logs if e["event"] == "job_fire_missed"]
+        assert warning["job"] == "rebalance" and warning["late_s"] >= 1.0

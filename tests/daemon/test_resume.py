@@ -44,16 +44,13 @@ class TestKillAndResume:
 
     @pytest.mark.parametrize("seed", range(5))
     def test_a_kill_at_a_seeded_random_moment_resumes_to_the_same_books(self, tmp_path: Path, reference, seed: int) -> None:
-        expected, duration = reference
+        expected, _ = reference
         rng = random.Random(seed)
         pace = rng.choice([25, "max"])
         config = write_config(tmp_path, START, END, pace)
         db = tmp_path / "t.db"
-        proc = start_run(config, db)
-        # Wait until the run has committed something, then a random extra moment.
-        kill_when(proc, lambda: count(db, "select count(*) from equity") > 0)
-        proc = start_run(config, db)
-        time.sleep(rng.uniform(0.0, duration * (0.3 if pace == "max" else 0.7)))
-        if proc.poll() is None:
-            kill_group(proc)
+        # A random bar of the run, then a random moment inside the cascades that follow it.
+        marks, delay = rng.randrange(1, len(expected["equity"]) - 2), rng.uniform(0.0, 0.25)
+        killed = kill_when(start_run(config, db), lambda: count(db, "select count(*) from equity") >= marks, delay=delay)
+        assert killed, f"the run ended before the kill point (mark {marks} + {delay:.3f} s)"
         assert resume_to_the_end(config, db) == expected
