@@ -208,8 +208,10 @@ def cmd_job(args: argparse.Namespace) -> int:
     ok = asyncio.run(once())
     app.bus.drain()
     app.close("stopped")  # a later `tradingd run` resumes this run
-    if not ok:
+    if not ok:  # a pull whose every key failed is a failure; some keys failing is in the detail
         print(f"tradingd: job {args.name} failed: {app.jobs.last_error}", file=sys.stderr)
+    else:
+        print(f"{args.name}: {app.jobs.last_detail}")
     return 0 if ok else 1
 
 

@@ -169,6 +169,7 @@ class JobRunner:
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
         self.last_error: str | None = None
+        self.last_detail: str | None = None
         self._log = structlog.get_logger(component="jobs")
 
     async def fire(self, name: str, *, note: str | None = None) -> bool:
@@ -188,6 +189,7 @@ class JobRunner:
             return False
         if note:
             outcome = JobOutcome(f"{outcome.detail} ({note})", routine=False, skipped=outcome.skipped)
+        self.last_detail = outcome.detail
         if ctx.live:
             self._log.info("job_finished", job=name, fired_at=fired_at.isoformat(), detail=outcome.detail)
         if outcome.routine and not ctx.record_routine and not outcome.skipped:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from killkit import books, count, finish, kill_group, kill_when, start_run, write_config
+from killkit import books, count, finish, kill_when, start_run, write_config
 
 pytestmark = pytest.mark.slow
 
