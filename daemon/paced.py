@@ -98,7 +98,7 @@ def _same(table: str, stored: list[tuple], replayed: list[tuple]) -> None:
         f"resume: replaying the run does not reproduce its {table} rows ({len(stored)} stored, "
         f"{len(replayed)} replayed; first difference at row {first}: stored "
         f"{stored[first] if first < len(stored) else None}, replayed {replayed[first] if first < len(replayed) else None}). "
-        "Was the data or the code changed under this run? Start a new one with --new-run."
+        "Did the data or the code change under this run? It is marked failed; the next `tradingd run` starts a new one."
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 from pathlib import Path
 
@@ -54,3 +55,19 @@ class TestKillAndResume:
         killed = kill_when(start_run(config, db), lambda: count(db, "select count(*) from equity") >= marks, delay=delay)
         assert killed, f"the run ended before the kill point (mark {marks} + {delay:.3f} s)"
         assert resume_to_the_end(config, db) == expected
+
+
+class TestDivergence:
+    def test_a_resume_whose_replay_differs_from_the_stored_rows_stops_with_a_clear_error(self, tmp_path: Path) -> None:
+        config = write_config(tmp_path, START, END, "max")
+        db = tmp_path / "t.db"
+        assert kill_when(start_run(config, db), lambda: count(db, "select count(*) from fills") > 0)
+        with sqlite3.connect(db) as conn:  # the books no longer match what the run did
+            conn.execute("update fills set qty = qty + 1 where rowid = (select min(rowid) from fills)")
+        proc = start_run(config, db)
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 1
+        last = err.decode().strip().splitlines()[-1]
+        assert "ReplayDivergedError" in last and "fills rows" in last and "marked failed" in last
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("select status from runs").fetchall() == [("failed",)]
