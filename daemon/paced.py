@@ -68,8 +68,8 @@ async def catch_up(app: App, timeline: Timeline) -> Timeline:
     _check_replay(app, replayed.fills, list(replayed.equity.values()))
     clock.restart(until)
     log.info(
-        "run_rebuilt_by_replay", fires=len(done), up_to=until.isoformat(), fills=len(replayed.fills),
-        seconds=round(time.monotonic() - started, 2),
+        "run_resumed", rebuilt_by="replay", fires_replayed=len(done), up_to=until.isoformat(),
+        fills=len(replayed.fills), seconds=round(time.monotonic() - started, 2),
     )
     return timeline[len(done):]
 
