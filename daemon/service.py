@@ -68,15 +68,16 @@ class _Service:
         app.bus.subscribe(FeedExhausted, self._on_exhausted, name="service:feed")
         paced = isinstance(app.clock, PacedClock)
         timeline = replay_timeline(app) if paced else []
+        await app.data.open(set(app.triggers))
         if paced:
             try:
                 timeline = await catch_up(app, timeline)  # a resumed run: replay it first
             except Exception:
+                await app.data.close()
                 app.close("failed")
                 raise
         self.metrics.attach()
         app.bus.start()
-        await app.data.open(set(app.triggers))
         tasks = [asyncio.create_task(self.heartbeat.run(), name="heartbeat")]
         if watchdog_interval():
             tasks.append(asyncio.create_task(_watchdog(log), name="watchdog"))

@@ -148,8 +148,9 @@ class TestDaemon:
         marks_before = query(db, "select count(*) from equity")[0][0]
         proc = start_daemon(tmp_path, db)
         out, err = sigterm_after(
+            # A resume first replays the run so far (its GARCH fits included): allow for it.
             proc, lambda: wait_for(lambda: query(db, "select count(*) from equity")[0][0] > marks_before + 40,
-                                   what="progress")
+                                   timeout=300, what="progress")
         )
         assert proc.returncode == 0, err
         assert any(json.loads(line)["event"] == "run_resumed" for line in out.splitlines())
