@@ -55,7 +55,7 @@ def poll(url: str, until, timeout: float = 120.0) -> tuple[int, str]:  # noqa: A
 def stop(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.communicate(timeout=30)
+        proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
