@@ -221,13 +221,14 @@ class Recorder:
             self._last_mark = None
         if not batch:
             return
-        self._batch = Batch()
         if self._replayed is not None:  # already on record: checked, not written again
             self._replayed.fills += batch.fills
             self._replayed.equity.update(batch.equity)
+            self._batch = Batch()
             return
         batch.last_event_at = iso(self._clock.now())
         (self._writer or self._store).write(self._run_id, batch)
+        self._batch = Batch()
         for table, rows in zip(_TABLES, batch.rows(), strict=False):
             self.rows_written[table] += len(rows)
 
