@@ -30,6 +30,7 @@ import structlog
 from core.clock import PacedClock
 from daemon.app import App
 from daemon.jobs import TRADING_JOBS
+from state.batch import EquityRow, FillRow
 
 __all__ = ["ReplayDivergedError", "catch_up", "drive_paced"]
 
@@ -74,20 +75,20 @@ async def catch_up(app: App, timeline: Timeline) -> Timeline:
     return timeline[len(done):]
 
 
-def _check_replay(app: App, fills: list[tuple], equity: list[tuple]) -> None:
+def _check_replay(app: App, fills: list[FillRow], equity: list[EquityRow]) -> None:
     stored_fills = [
         tuple(r.values())
         for r in app.store.rows(
             "select ts, symbol, qty, price, fee from fills where run_id = ? order by ts, symbol", (app.run_id,)
         )
     ]
-    replayed_fills = sorted((f[3], f[4], f[5], f[6], f[7]) for f in fills)
+    replayed_fills = sorted((f.ts, f.symbol, f.qty, f.price, f.fee) for f in fills)
     _same("fills", stored_fills, replayed_fills)
     stored_equity = [
         tuple(r.values())
         for r in app.store.rows("select ts, cash, equity from equity where run_id = ? order by ts", (app.run_id,))
     ]
-    _same("equity", stored_equity, sorted((e[1], e[2], e[3]) for e in equity))
+    _same("equity", stored_equity, sorted((e.ts, e.cash, e.equity) for e in equity))
 
 
 def _same(table: str, stored: list[tuple], replayed: list[tuple]) -> None:

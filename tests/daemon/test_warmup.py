@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from testkit import make_config
 from core.events import PortfolioMarked, RiskAssessed, TargetWeightsSet
 from daemon.app import build_app, history_needs
 from daemon.backtest import run_backtest as drive
-from strategies.base import build_strategy
+from strategies.factory import build_strategy
 
 # 2018-01-02: pull_prices at 16:30 and the first rebalance at 16:45, New York time.
 PULL = datetime(2018, 1, 2, 21, 30, tzinfo=UTC)
@@ -86,10 +85,10 @@ class TestFirstDecision:
             app.close("completed")
         assessed = [e for e in events if isinstance(e, RiskAssessed)]
         (target,) = [e for e in events if isinstance(e, TargetWeightsSet)]
-        diagnostics = json.loads(assessed[0].diagnostics)
+        diagnostics = assessed[0].assessment.diagnostics
         assert len(diagnostics) == 20
         assert {d["vol_source"] for d in diagnostics.values()} == {"garch_fit"}, detail
-        notes = " ".join(json.loads(assessed[0].notes))
+        notes = " ".join(assessed[0].assessment.notes)
         assert "too_short" not in notes
         assert target.symbols == long_target.symbols
         # The longer run warm-starts its GARCH fits from last month's parameters; the
