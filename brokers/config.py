@@ -29,3 +29,7 @@ class BrokerConfig(Section):
     fractional: bool = False
     max_gross: float = Field(default=1.0, gt=0, le=1.0)
     min_order_value: float = Field(default=0.0, ge=0)
+
+    def history_needs(self) -> dict[str, int]:
+        """Bars the broker reads back: the impact estimate's volatility and volume window."""
+        return {"broker.impact_window": self.impact_window + 1}

@@ -73,6 +73,8 @@ class EventBus:
         self._draining = False
         self._live = False
         self._idle: asyncio.Event | None = None
+        # Live mode: called with (subscriber name, seconds) after each handled event (metrics).
+        self.on_handled: Callable[[str, float], None] | None = None
 
     # -- subscriptions -------------------------------------------------------------------
 
@@ -216,6 +218,8 @@ class EventBus:
             finally:
                 sub.busy = False
             elapsed = time.perf_counter() - started
+            if self.on_handled is not None:
+                self.on_handled(sub.name, elapsed)
             if elapsed > self._slow_handler_s:
                 self._log.warning(
                     "bus_slow_handler",

@@ -5,8 +5,10 @@ Three implementations share the interface:
 
 - ``LiveClock``: wall time.
 - ``ReplayClock``: set by the backtest driver, jumping from one event time to the next.
-- ``PacedClock``: simulated market time that flows at a fixed number of *trading days per
-  wall second*; the offline daemon replays bundled history "as if live" on it.
+- ``PacedClock``: simulated market time that flows at most at a fixed number of *trading
+  days per wall second* (or as fast as the work allows, ``pace = inf``); the offline
+  daemon replays bundled history "as if live" on it. Its driver holds it at each due fire
+  time until the work due then is done, so it never runs ahead of a decision.
 
 Live and paced clocks also map between simulated time and wall time (``to_wall`` /
 ``from_wall``) so that APScheduler, which only knows wall time, can fire cron jobs that
@@ -15,6 +17,7 @@ are written in market time.
 
 from __future__ import annotations
 
+import math
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
@@ -94,7 +97,12 @@ class PacedClock:
     seconds.
 
     ``start`` is the simulated time at the wall instant ``wall_start`` (default: when the
-    clock is built).
+    clock is built); the clock stands there until its first ``release()``.
+
+    The pace is a ceiling, not a promise: ``hold(t)`` stops simulated time at ``t`` while
+    the work due at ``t`` runs, ``release(until)`` lets it flow again from ``t`` (never past
+    ``until``, the next due time). Time lost while held is counted in ``behind_s``.
+    ``pace = math.inf`` ("max"): no waiting at all; time jumps from one hold to the next.
     """
 
     def __init__(
@@ -120,13 +128,56 @@ class PacedClock:
         self._wall = wall
         self._k0 = self._index_of(utc(start).timestamp())
         self._wall0 = wall() if wall_start is None else wall_start
+        # Time stands at ``start`` until the driver releases it (a slow start-up costs nothing).
+        self._held: datetime | None = utc(start)
+        self._until: float | None = None  # sim epoch seconds time may not pass
+        self.behind_s = 0.0
+        self._k_begin, self._wall_begin = self._k0, self._wall0
 
     @property
     def pace(self) -> float:
         return self._pace
 
     def now(self) -> datetime:
-        return self.from_wall(self._wall())
+        if self._held is not None:
+            return self._held
+        now = self.from_wall(self._wall())
+        if self._until is not None and now.timestamp() > self._until:
+            return datetime.fromtimestamp(self._until, UTC)
+        return now
+
+    def wait_s(self, sim: datetime) -> float:
+        """Wall seconds until simulated time reaches ``sim`` at the requested pace (>= 0)."""
+        if self._held is not None:
+            return 0.0
+        return max(0.0, self.to_wall(sim) - self._wall())
+
+    def hold(self, sim: datetime) -> None:
+        """Stop at ``sim`` (the work due then starts); lateness adds to ``behind_s``."""
+        if self._held is None:
+            self.behind_s += max(0.0, self._wall() - self.to_wall(sim))
+        self._held = utc(sim)
+
+    def release(self, until: datetime | None = None) -> None:
+        """Flow again from the held time, at most to ``until`` (the next due time)."""
+        if self._held is None or math.isinf(self._pace):
+            return
+        self._k0 = self._index_of(self._held.timestamp())
+        self._wall0 = self._wall()
+        self._held = None
+        self._until = utc(until).timestamp() if until is not None else None
+
+    def restart(self, sim: datetime) -> None:
+        """Continue from ``sim`` now, as if the run had just started there (after a resume)."""
+        self._held = utc(sim)
+        self._k_begin, self._wall_begin = self._index_of(utc(sim).timestamp()), self._wall()
+        self.behind_s = 0.0
+        self.release(None)
+
+    def achieved_pace(self) -> float:
+        """Trading days per wall second since the start (or the last ``restart``)."""
+        elapsed = self._wall() - self._wall_begin
+        return (self._index_of(self.now().timestamp()) - self._k_begin) / elapsed if elapsed > 0 else 0.0
 
     def from_wall(self, wall: float) -> datetime:
         """Simulated time at the wall instant ``wall`` (seconds since the epoch)."""

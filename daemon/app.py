@@ -29,7 +29,7 @@ from daemon.feeds.lake_replay import LakeReplayPrices
 from daemon.feeds.live_prices import LakePrices
 from daemon.feeds.resilience import Guard
 from daemon.feeds.yahoo import YahooSource
-from daemon.jobs import JobContext, JobRunner
+from daemon.jobs import TRADING_JOBS, JobContext, JobRunner
 from daemon.logs import bind
 from daemon.pulls import DataFeeds
 from daemon.retrain import RetrainSupervisor
@@ -37,13 +37,13 @@ from daemon.serving import ModelServer
 from daemon.version import tradingd_version
 from state.lake import Lake
 from state.recorder import Recorder
-from state.store import Store
+from state.store import Store, parse_iso
 from state.writer import ProcessWriter
 from strategies.base import Strategy
 from strategies.factory import build_strategy
 from strategies.runner import StrategyRunner
 
-__all__ = ["App", "build_app", "next_session_start"]
+__all__ = ["App", "build_app", "history_needs", "last_committed_fire", "next_session_start"]
 
 
 @dataclass
@@ -67,6 +67,8 @@ class App:
     window: tuple[datetime, datetime | None]
     serving: ModelServer
     retrainer: RetrainSupervisor | BacktestRetrainer
+    # A resumed paced run replays its own history up to here (the last committed cascade).
+    resume_until: datetime | None = None
 
     def close(self, status: str) -> None:
         """Flush, record how the run ended, close the database."""
@@ -97,9 +99,24 @@ class _Prices:
     history: list[BarsClosed]
 
 
+def history_needs(config: Config, strategy: Strategy) -> dict[str, int]:
+    """Bars of history every component of a run reads back, by config key."""
+    return strategy.history_needs() | config.broker.history_needs()
+
+
+def report_short_history(needs: dict[str, int], available: int, source: str) -> None:
+    """Say once, at start, which components get less history than they read."""
+    short = {key: need - available for key, need in needs.items() if need > available}
+    if short:
+        structlog.get_logger(component="app").warning(
+            "warmup_history_short", source=source, available_bars=available,
+            shortfall_bars=dict(sorted(short.items(), key=lambda kv: -kv[1])),
+        )
+
+
 def _bundled_prices(
     config: Config, *, start: date | None, end: date | None, warmup: int, history: int, live: bool,
-    resume_after: datetime | None, pace_wall_start: float | None,
+    resume_after: datetime | None, pace_wall_start: float | None, first_decision: int = 1,
 ) -> _Prices:
     market = config.market
     try:
@@ -115,7 +132,8 @@ def _bundled_prices(
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     first = start or market.replay_start
-    i0 = max(prices.index_of(first) if first else warmup, 0)
+    # Without a start date the run starts on the first day a decision is possible.
+    i0 = max(prices.index_of(first) if first else first_decision, 0)
     last = end or market.replay_end
     i1 = prices.index_of(last, after=True) if last else len(prices.sessions)
     if i0 >= i1:
@@ -131,7 +149,9 @@ def _bundled_prices(
     midnights = _session_midnights(prices, market.timezone)
     sim_start = midnights[min(cursor, len(midnights) - 1)]
     clock: Clock = (
-        PacedClock(midnights, market.pace, sim_start, wall_start=pace_wall_start) if live else ReplayClock(sim_start)
+        PacedClock(midnights, market.pace_per_s, sim_start, wall_start=pace_wall_start)
+        if live
+        else ReplayClock(sim_start)
     )
     return _Prices(prices, clock, (prices.bar_times[i0], prices.bar_times[i1 - 1]), prices.history(cursor - history, cursor))
 
@@ -174,15 +194,18 @@ def build_app(
     """Assemble a run.
 
     ``mode``: "live" (the daemon, and one-off jobs) or "backtest". ``live`` selects live
-    delivery (async bus, per-event commits, paced or wall clock); a backtest or a one-off
-    job uses the replay clock. ``resume`` continues the newest unfinished live run with
-    the same config, restoring cash, positions, open orders and the replay position.
+    delivery (async bus, one commit per cascade, paced or wall clock); a backtest or a
+    one-off job uses the replay clock. ``resume`` continues the newest unfinished live run
+    with the same config. The paced daemon rebuilds it by replaying the run from its start
+    (``resume_until``, ``daemon.paced``); otherwise cash, positions, open orders and the
+    replay position are restored from the ledger.
     ``strategy`` replaces the one ``strategy.name`` selects (custom strategies, tests).
     """
     log = structlog.get_logger(component="app")
     market = config.market
     strategy = strategy or build_strategy(config.strategy, config.allocation, config.risk)
-    warmup = max(strategy.warmup_bars, 1)
+    needs = history_needs(config, strategy)
+    warmup = max([strategy.warmup_bars, 1, *needs.values()])
     # The infer job builds features (and the swap gate its holdout) from the same history.
     models = config.models
     infer = config.jobs.get("infer")
@@ -192,7 +215,8 @@ def build_app(
     try:
         config_hash = config.config_hash()
         info = store.resumable_run(mode, config_hash) if resume else None
-        ledger = store.ledger(info.run_id, config.run.start_cash) if info is not None else None
+        rebuild = live and market.source != "yfinance"
+        ledger = store.ledger(info.run_id, config.run.start_cash) if info is not None and not rebuild else None
         resume_after = ledger.last_mark_ts if ledger is not None else None
         if market.source == "yfinance":
             prices = _yahoo_prices(config, history=history, live=live, resume_after=resume_after)
@@ -200,8 +224,10 @@ def build_app(
             prices = _bundled_prices(
                 config, start=start, end=end, warmup=warmup, history=history, live=live,
                 resume_after=resume_after, pace_wall_start=pace_wall_start,
+                first_decision=max(strategy.warmup_bars, 1),
             )
             store.times.learn(prices.feed.bar_times)  # the recorder writes each bar time several times
+        report_short_history(needs, len(prices.history), market.source)
     except BaseException:
         store.close()
         raise
@@ -234,7 +260,8 @@ def build_app(
     if mode == "backtest":
         store.fast_writes()
     writer = ProcessWriter(store.path, run_id) if mode == "backtest" and config.store.writer == "process" else None
-    recorder = Recorder(store, run_id, clock=clock, autocommit=mode == "live", writer=writer)
+    # The live daemon commits once per cascade (daemon.service): a kill mid-cascade rolls it back.
+    recorder = Recorder(store, run_id, clock=clock, autocommit=mode == "live" and not live, writer=writer)
     trader.attach(bus)
     broker.attach(bus)
     recorder.attach(bus)
@@ -299,7 +326,17 @@ def build_app(
         window=prices.window,
         serving=serving,
         retrainer=retrainer,
+        resume_until=last_committed_fire(store, run_id) if info is not None and ledger is None else None,
     )
+
+
+def last_committed_fire(store: Store, run_id: str) -> datetime | None:
+    """Fire time of the run's last trading job whose whole cascade is committed."""
+    marks = ", ".join("?" * len(TRADING_JOBS))
+    (row,) = store.rows(
+        f"select max(fired_at) as t from jobs where run_id = ? and job in ({marks})", (run_id, *sorted(TRADING_JOBS))
+    )
+    return parse_iso(row["t"]) if row["t"] else None
 
 
 def next_session_start(app: App) -> datetime:

@@ -35,6 +35,12 @@ def _date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date like 2015-01-02, got {value!r}") from None
 
 
+def _pace(value: str) -> float | str:
+    if value == "max":
+        return value
+    return _positive(value)
+
+
 def _positive(value: str) -> float:
     try:
         number = float(value)
@@ -63,6 +69,8 @@ def _load(args: argparse.Namespace) -> Config:
     overrides: dict[str, dict[str, object]] = {}
     if getattr(args, "pace", None) is not None:
         overrides.setdefault("market", {})["pace"] = args.pace
+    if getattr(args, "http_listen", None) is not None:
+        overrides.setdefault("service", {})["http_listen"] = args.http_listen
     return load_config(path, overrides=overrides)
 
 
@@ -95,7 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(run)
     run.add_argument("--exit-when-done", action="store_true", help="exit 0 when the replayed data runs out")
     run.add_argument("--new-run", action="store_true", help="start a new run instead of resuming the last one")
-    run.add_argument("--pace", type=_positive, help="override market.pace (trading days per second)")
+    run.add_argument(
+        "--pace", type=_pace, help='override market.pace (trading days per second, a ceiling; "max": as fast as possible)'
+    )
+
+    run.add_argument(
+        "--http-listen", metavar="HOST:PORT", help='override service.http_listen (/healthz, /metrics; "" turns it off)'
+    )
 
     bt = sub.add_parser("backtest", help="replay a window through the same components, no sleeping")
     _common(bt)
@@ -259,8 +273,10 @@ def cmd_job(args: argparse.Namespace) -> int:
     ok = asyncio.run(once())
     app.bus.drain()
     app.close("stopped")  # a later `tradingd run` resumes this run
-    if not ok:
+    if not ok:  # a pull whose every key failed is a failure; some keys failing is in the detail
         print(f"tradingd: job {args.name} failed: {app.jobs.last_error}", file=sys.stderr)
+    else:
+        print(f"{args.name}: {app.jobs.last_detail}")
     return 0 if ok else 1
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import time
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +42,7 @@ __all__ = [
     "RunConfig",
     "StoreConfig",
     "load_config",
+    "parse_listen",
 ]
 
 # Jobs the daemon knows how to run (``[jobs.<name>]``); daemon.jobs implements them.
@@ -76,9 +78,25 @@ class MarketConfig(Section):
     close_time: IsoTime = time(16, 0)
     replay_start: IsoDate | None = None
     replay_end: IsoDate | None = None
-    pace: float = Field(default=1.0, gt=0, description="trading days per wall second")
+    pace: float | Literal["max"] = Field(
+        default=1.0, description='trading days per wall second, at most; "max": as fast as the work allows'
+    )
     max_staleness_days: float = Field(default=4.0, gt=0, description="refuse to trade on older prices")
     benchmark: str | None = Field(default=None, description="a lake symbol the backtest summary compares with")
+
+    @field_validator("pace", mode="before")
+    @classmethod
+    def _pace(cls, value: Any) -> Any:
+        if value == "max":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ValueError(f'must be > 0 (trading days per second) or "max", got {value!r}')
+        return float(value)
+
+    @property
+    def pace_per_s(self) -> float:
+        """The pace ceiling as a number (``math.inf`` for "max")."""
+        return math.inf if self.pace == "max" else float(self.pace)
 
     @field_validator("timezone")
     @classmethod
@@ -145,9 +163,26 @@ class StoreConfig(Section):
 
 
 class ServiceConfig(Section):
-    """``[service]``: shutdown grace period for the event in hand."""
+    """``[service]``: shutdown grace period for the event in hand; where ``/healthz`` and
+    ``/metrics`` are served (``"host:port"``; empty: off; port 0: any free port)."""
 
     stop_timeout_s: float = Field(default=5.0, gt=0)
+    http_listen: str = "127.0.0.1:8787"
+
+    @field_validator("http_listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if value:
+            parse_listen(value)
+        return value
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``"host:port"`` -> (host, port); port 0 asks for any free port."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f'expected "host:port" like "127.0.0.1:8787" (empty: off), got {value!r}')
+    return host.strip("[]"), int(port)
 
 
 class DashboardConfig(Section):

@@ -35,7 +35,10 @@ if TYPE_CHECKING:
     from daemon.retrain import RetrainSupervisor
     from daemon.serving import ModelServer
 
-__all__ = ["JOBS", "JobContext", "JobOutcome", "JobRunner"]
+__all__ = ["JOBS", "TRADING_JOBS", "JobContext", "JobOutcome", "JobRunner"]
+
+# Jobs that change the portfolio's view of the world; the daemon runs them one at a time.
+TRADING_JOBS = frozenset({"pull_prices", "infer", "rebalance"})
 
 _log = structlog.get_logger(component="jobs")
 
@@ -187,10 +190,12 @@ class JobRunner:
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
         self.last_error: str | None = None
+        self.last_detail: str | None = None
         self._log = structlog.get_logger(component="jobs")
 
-    async def fire(self, name: str) -> bool:
-        """Run job ``name`` once now; True when it succeeded."""
+    async def fire(self, name: str, *, note: str | None = None) -> bool:
+        """Run job ``name`` once now; True when it succeeded. ``note`` is added to what
+        the jobs table records (a fire caught up after it was missed)."""
         ctx = self.ctx
         fired_at = ctx.clock.now()
         try:
@@ -198,9 +203,14 @@ class JobRunner:
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}".splitlines()[0]
             self.last_error = error
+            if note:
+                error = f"{error} ({note})"
             self._log.error("job_failed", job=name, fired_at=fired_at.isoformat(), error=error, exc_info=exc)
             ctx.bus.publish(JobFailed(ts=ctx.clock.now(), job=name, fired_at=fired_at, error=error))
             return False
+        if note:
+            outcome = JobOutcome(f"{outcome.detail} ({note})", routine=False, skipped=outcome.skipped)
+        self.last_detail = outcome.detail
         if ctx.live:
             self._log.info("job_finished", job=name, fired_at=fired_at.isoformat(), detail=outcome.detail)
         if outcome.routine and not ctx.record_routine and not outcome.skipped:

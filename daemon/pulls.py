@@ -120,8 +120,8 @@ class DataFeeds:
     async def pull(self, job: str, now: datetime) -> tuple[DataReceived | None, str]:
         """Run one pull; returns the event to publish (or None) and a one-line outcome.
 
-        Raises ``PullFailed`` when nothing could be stored; a failure of some keys only
-        is part of the outcome (and logged by the pull).
+        Raises ``PullFailed`` when nothing could be stored or every key failed; a failure
+        of some keys only is part of the outcome (and logged by the pull).
         """
         kind, event_type, dataset = PULL_JOBS[job]
         if kind in self._replays:
@@ -134,9 +134,13 @@ class DataFeeds:
             reason = self.unavailable().get(job, "source not configured")
             raise PullFailed(f"{job}: source is off ({reason})")
         start = datetime.combine(self._history_start(kind), datetime.min.time(), UTC)
-        report = await pull(source, self.lake, self.keys(kind), until=now, start=start)
+        keys = self.keys(kind)
+        report = await pull(source, self.lake, keys, until=now, start=start)
         if report.error is not None:
             raise PullFailed(f"{source.name}: {report.error}")
+        if keys and len(report.failures) >= len(keys):
+            key, why = next(iter(report.failures.items()))
+            raise PullFailed(f"{source.name}: every key failed ({len(keys)} of {len(keys)}; {key}: {why})")
         frame = report.frames.get(dataset)
         failed = f", {len(report.failures)} key(s) failed" if report.failures else ""
         if frame is None or frame.empty:

@@ -1,10 +1,16 @@
-"""The live daemon: jobs on APScheduler, events on the live bus, clean shutdown.
+"""The live daemon: jobs on their cron triggers, events on the live bus, clean shutdown.
 
 Trading jobs (``pull_prices``, ``rebalance``) run one at a time; after each, the bus is
 joined so the cascade it started (bars -> marks, target -> orders -> fills) is fully
-handled before the next one looks at the world, as in a backtest. Data-collection jobs
-(``pull_macro``, news, social, fundamentals) run beside them: a slow source or a large
-backfill never delays a trade, and what they store is read point-in-time anyway.
+handled before the next one looks at the world, as in a backtest, and then committed in
+one transaction. Data-collection jobs (``pull_macro``, news, social, fundamentals) run
+beside them: a slow source or a large backfill never delays a trade, and what they store
+is read point-in-time anyway.
+
+Who fires the jobs: on the wall clock, APScheduler (a fire missed while the host slept is
+caught up once, logged and recorded: ``daemon.scheduler``); on the paced clock (the
+offline daemon), ``daemon.paced``, which holds replayed time at each fire until its
+cascade is done and rebuilds a resumed run by replaying it.
 
 SIGTERM or SIGINT: stop scheduling, let the trading job in hand finish (up to
 ``service.stop_timeout_s``), deliver what is queued, commit, close, exit 0.
@@ -19,112 +25,198 @@ import time
 
 import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from core.clock import PacedClock
 from core.events import FeedExhausted
 from daemon.app import App
-from daemon.scheduler import build_scheduler
+from daemon.backtest import replay_timeline
+from daemon.health import HealthServer, Heartbeat
+from daemon.jobs import TRADING_JOBS
+from daemon.metrics import DaemonMetrics
+from daemon.paced import catch_up, drive_paced
+from daemon.scheduler import MissedFires, build_scheduler
 from daemon.systemd import notify, watchdog_interval
 
 __all__ = ["TRADING_JOBS", "serve"]
 
-# Jobs that change the portfolio's view of the world; they run one at a time.
-TRADING_JOBS = frozenset({"pull_prices", "infer", "rebalance"})
 
 
 async def serve(app: App, *, exit_when_done: bool = False) -> str:
-    """Run until stopped; returns how the run ended ("stopped" or "completed")."""
-    log = structlog.get_logger(component="service")
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    reason = {"status": "stopped"}
+    """Run until stopped; returns how the run ended ("stopped", "completed" or "failed")."""
+    return await _Service(app, exit_when_done).run()
 
-    def on_signal(signum: int, _frame: object) -> None:
-        # A Python-level handler runs between bytecodes even when the loop is busy; the
-        # first signal asks for a clean stop, a second one while stopping exits at once.
-        if stop.is_set():
-            log.error("second_signal_exiting_now", signal=signal.Signals(signum).name)
-            raise SystemExit(1)
-        log.info("shutdown_requested", signal=signal.Signals(signum).name)
-        loop.call_soon_threadsafe(stop.set)
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, on_signal)
+class _Service:
+    """One daemon run: signals, the job runner, who fires jobs, HTTP, shutdown."""
 
-    def on_exhausted(event: FeedExhausted) -> None:
+    def __init__(self, app: App, exit_when_done: bool) -> None:
+        self.app = app
+        self.exit_when_done = exit_when_done
+        self.log = structlog.get_logger(component="service")
+        self.stop = asyncio.Event()
+        self.status = "stopped"
+        self.job_lock = asyncio.Lock()
+        self.missed = MissedFires(self.log)
+        self.heartbeat = Heartbeat()
+        self.metrics = DaemonMetrics(app.bus, app.clock, app.trader, app.recorder)
+        self.skipped = {"count": 0, "logged_at": 0.0}
+
+    async def run(self) -> str:
+        app, log = self.app, self.log
+        self._handle_signals()
+        app.bus.subscribe(FeedExhausted, self._on_exhausted, name="service:feed")
+        paced = isinstance(app.clock, PacedClock)
+        timeline = replay_timeline(app) if paced else []
+        await app.data.open(set(app.triggers))
+        if paced:
+            try:
+                timeline = await catch_up(app, timeline)  # a resumed run: replay it first
+            except Exception:
+                await app.data.close()
+                app.close("failed")
+                raise
+        self.metrics.attach()
+        app.bus.start()
+        tasks = [asyncio.create_task(self.heartbeat.run(), name="heartbeat")]
+        if watchdog_interval():
+            tasks.append(asyncio.create_task(_watchdog(log), name="watchdog"))
+        http = await self._start_http()
+        driver, scheduler = None, None
+        if paced:
+            driver = asyncio.create_task(drive_paced(app, timeline, self.run_job, self.stop), name="paced-driver")
+            driver.add_done_callback(self._on_driver_done)
+        else:
+            scheduler = self._start_scheduler()
         log.info(
+            "daemon_started", run_id=app.run_id, resumed=app.resumed,
+            jobs={name: str(t) for name, t in app.triggers.items()},
+            sim_time=app.clock.now().isoformat(), pace=app.config.market.pace if paced else None,
+        )
+        notify("READY=1")
+        started = time.monotonic()
+        await self.stop.wait()
+        status = await self._shutdown(driver, scheduler, http, tasks)
+        log.info("daemon_stopped", status=status, uptime_s=round(time.monotonic() - started, 1))
+        return status
+
+    def _handle_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int, _frame: object) -> None:
+            # A Python-level handler runs between bytecodes even when the loop is busy; the
+            # first signal asks for a clean stop, a second one while stopping exits at once.
+            if self.stop.is_set():
+                self.log.error("second_signal_exiting_now", signal=signal.Signals(signum).name)
+                raise SystemExit(1)
+            self.log.info("shutdown_requested", signal=signal.Signals(signum).name)
+            loop.call_soon_threadsafe(self.stop.set)
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, on_signal)
+
+    def _on_exhausted(self, event: FeedExhausted) -> None:
+        self.log.info(
             "replay_finished",
             source=event.source,
             last_bar=event.last_bar_ts.isoformat() if event.last_bar_ts else None,
-            action="exiting" if exit_when_done else "serving until stopped",
+            action="exiting" if self.exit_when_done else "serving until stopped",
         )
-        if exit_when_done:
-            reason["status"] = "completed"
-            stop.set()
+        if self.exit_when_done:
+            self.status = "completed"
+            self.stop.set()
 
-    app.bus.subscribe(FeedExhausted, on_exhausted, name="service:feed")
-    app.bus.start()
-    await app.data.open(set(app.triggers))
-    job_lock = asyncio.Lock()
+    def _on_driver_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("paced_driver_failed", error=repr(task.exception()), exc_info=task.exception())
+            self.status = "failed"
+            self.stop.set()
 
-    async def run_job(name: str) -> None:
+    async def run_job(self, name: str) -> None:
+        """Fire ``name``; a trading job holds the lock through its cascade and its commit."""
+        app = self.app
         try:
             if name not in TRADING_JOBS:
-                if not stop.is_set():
-                    await app.jobs.fire(name)
+                if not self.stop.is_set():
+                    await self._fire(name)
+                async with self.job_lock:  # commit its rows between two trading cascades
+                    await app.bus.join()
+                    app.recorder.flush()
                 return
-            async with job_lock:
-                if stop.is_set():
+            async with self.job_lock:
+                if self.stop.is_set():
                     return
-                await app.jobs.fire(name)
-                await app.bus.join()
+                await self._fire(name, cascade=True)
+                app.recorder.flush()  # the whole cascade in one transaction
         except asyncio.CancelledError:
             # Only jobs still waiting for their turn (and data pulls) are cancelled, at shutdown.
-            log.info("job_cancelled_at_shutdown", job=name)
+            self.log.info("job_cancelled_at_shutdown", job=name)
 
-    skipped = {"count": 0, "logged_at": 0.0}
+    async def _fire(self, name: str, *, cascade: bool = False) -> None:
+        started = time.perf_counter()
+        ok = await self.app.jobs.fire(name, note=self.missed.take(name))
+        if cascade:
+            await self.app.bus.join()
+        self.metrics.job_done(name, ok, time.perf_counter() - started)
 
-    def on_skipped(event: JobSubmissionEvent) -> None:
-        # Falling behind (a high pace, a slow machine): one warning a minute, not one per job.
-        skipped["count"] += 1
-        if time.monotonic() - skipped["logged_at"] > 60:
-            log.warning("jobs_skipped_behind_schedule", skipped=skipped["count"], last_job=event.job_id)
-            skipped["logged_at"] = time.monotonic()
+    def _start_scheduler(self) -> AsyncIOScheduler:
+        def on_skipped(event: JobSubmissionEvent) -> None:
+            # Falling behind (a slow machine): one warning a minute, not one per job.
+            self.skipped["count"] += 1
+            if time.monotonic() - self.skipped["logged_at"] > 60:
+                self.log.warning("jobs_skipped_behind_schedule", skipped=self.skipped["count"], last_job=event.job_id)
+                self.skipped["logged_at"] = time.monotonic()
 
-    scheduler = build_scheduler(app.triggers, app.clock, run_job)  # type: ignore[arg-type]
-    scheduler.add_listener(on_skipped, EVENT_JOB_MAX_INSTANCES)
-    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)  # skips: see on_skipped
-    scheduler.start()
-    log.info(
-        "daemon_started",
-        run_id=app.run_id,
-        resumed=app.resumed,
-        jobs={name: str(t) for name, t in app.triggers.items()},
-        sim_time=app.clock.now().isoformat(),
-        pace=getattr(app.clock, "pace", None),
-    )
-    notify("READY=1")
-    watchdog = asyncio.create_task(_watchdog(log)) if watchdog_interval() else None
-    started = time.monotonic()
-    await stop.wait()
+        scheduler = build_scheduler(self.app.triggers, self.app.clock, self.run_job, self.missed)  # type: ignore[arg-type]
+        scheduler.add_listener(on_skipped, EVENT_JOB_MAX_INSTANCES)
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)  # skips: see on_skipped
+        scheduler.start()
+        return scheduler
 
-    notify("STOPPING=1")
-    scheduler.pause()  # nothing new starts; the job in hand finishes below
-    timeout = app.config.service.stop_timeout_s
-    try:
-        await asyncio.wait_for(job_lock.acquire(), timeout)
-        job_lock.release()
-    except TimeoutError:
-        log.error("job_still_running_at_shutdown", timeout_s=timeout)
-    scheduler.shutdown(wait=False)
-    await app.retrainer.close()
-    clean = await app.bus.stop(timeout)
-    await app.data.close()
-    if watchdog is not None:
-        watchdog.cancel()
-    status = reason["status"] if clean else "stopped"
-    app.close(status)
-    log.info("daemon_stopped", status=status, uptime_s=round(time.monotonic() - started, 1))
-    return status
+    async def _start_http(self) -> HealthServer | None:
+        app = self.app
+        listen = app.config.service.http_listen
+        if not listen:
+            return None
+        server = HealthServer(
+            listen, metrics=self.metrics, heartbeat=self.heartbeat, clock=app.clock, trader=app.trader,
+            max_staleness=app.jobs.ctx.max_staleness, started=app.clock.now(),
+        )
+        await server.start()
+        return server
+
+    async def _shutdown(
+        self, driver: asyncio.Task[None] | None, scheduler: AsyncIOScheduler | None, http: HealthServer | None,
+        tasks: list[asyncio.Task[None]],
+    ) -> str:
+        app, log = self.app, self.log
+        self.heartbeat.stopping = "stopping" if self.status != "failed" else "failed"
+        notify("STOPPING=1")
+        if scheduler is not None:
+            scheduler.pause()  # nothing new starts; the job in hand finishes below
+        timeout = app.config.service.stop_timeout_s
+        try:
+            await asyncio.wait_for(self.job_lock.acquire(), timeout)
+            self.job_lock.release()
+        except TimeoutError:
+            log.error("job_still_running_at_shutdown", timeout_s=timeout)
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        await app.retrainer.close()
+        if driver is not None:
+            _, pending = await asyncio.wait([driver], timeout=timeout)  # its failure is logged
+            if pending:
+                driver.cancel()
+                log.error("paced_driver_still_running_at_shutdown", timeout_s=timeout)
+        clean = await app.bus.stop(timeout)
+        await app.data.close()
+        if http is not None:
+            await http.stop()
+        for task in tasks:
+            task.cancel()
+        status = self.status if clean else "stopped"
+        app.close(status)
+        return status
 
 
 async def _watchdog(log: structlog.typing.FilteringBoundLogger) -> None:

@@ -32,7 +32,17 @@ from core.events import (
     TargetWeightsSet,
 )
 from core.positions import PendingOrder, Position
-from state.batch import AdjustmentRow, EquityRow, FillRow, JobRow, OrderRow, PositionRow, RiskRow, TargetRow
+from state.batch import (
+    TABLES,
+    AdjustmentRow,
+    EquityRow,
+    FillRow,
+    JobRow,
+    OrderRow,
+    PositionRow,
+    RiskRow,
+    TargetRow,
+)
 from state.store import Batch, Store
 from state.writer import ProcessWriter
 
@@ -80,6 +90,8 @@ class Recorder:
         self._open_orders: dict[str, _OpenOrder] = {}
         self._held: dict[str, Position] = {}  # as the broker last reported them
         self._last_mark: PortfolioMarked | None = None
+        self._replayed: Batch | None = None  # rows a resume's replay would write, for checking
+        self.rows_written = {spec.name: 0 for spec in TABLES}  # since this process started (metrics)
 
     def attach(self, bus: EventBus) -> None:
         """Subscribe to everything the store records."""
@@ -227,6 +239,18 @@ class Recorder:
             )
         )
 
+    # -- replaying a resumed run ---------------------------------------------------------
+
+    def start_replay(self) -> None:
+        """From now on, keep fills and equity rows for ``end_replay`` instead of writing."""
+        self._replayed = Batch()
+
+    def end_replay(self) -> Batch:
+        """Stop replaying; what the replay would have written (fills, equity) since the start."""
+        self.flush()
+        replayed, self._replayed = self._replayed, None
+        return replayed if replayed is not None else Batch()
+
     # -- commits -------------------------------------------------------------------------
 
     def flush(self) -> None:
@@ -243,9 +267,16 @@ class Recorder:
             self._last_mark = None
         if not batch:
             return
+        if self._replayed is not None:  # already on record: checked, not written again
+            self._replayed.fills += batch.fills
+            self._replayed.equity.update(batch.equity)
+            self._batch = Batch()
+            return
         batch.last_event_at = self._iso(self._clock.now())
         (self._writer or self._store).write(self._run_id, batch)
         self._batch = Batch()
+        for spec in TABLES:
+            self.rows_written[spec.name] += len(getattr(batch, spec.name))
 
     def sync(self) -> None:
         """Flush, and return once everything recorded so far is committed."""

@@ -23,10 +23,19 @@ Weights = Mapping[str, float] | pd.Series
 
 
 class Strategy:
-    """Base class. ``warmup_bars``: bars needed before the first decision."""
+    """Base class. ``warmup_bars``: bars needed before the first decision.
+
+    ``history_needs()`` declares the longest history each part of a decision reads; the
+    run warms up with the maximum over every component, so a run starting on a date
+    decides as that date inside a longer run would.
+    """
 
     name: ClassVar[str] = "strategy"
     warmup_bars: int = 0
+
+    def history_needs(self) -> dict[str, int]:
+        """Bars of history each lookback of this strategy reads, by config key."""
+        return {f"strategy.{self.name}": self.warmup_bars}
 
     def on_bars(self, bar: BarsClosed) -> None:
         """Called for every bar, before any rebalance that follows it. Optional."""

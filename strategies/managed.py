@@ -34,6 +34,15 @@ class ManagedPortfolio(Strategy):
         self.warmup_bars = allocation.min_history + 1
         self._decision: Decision | None = None
 
+    def history_needs(self) -> dict[str, int]:
+        """Bars each window reads (a window of n returns needs n + 1 closes)."""
+        alloc, risk = self.config.allocation, self.config.risk
+        return {
+            "allocation.lookback": alloc.lookback + 1,
+            "risk.garch.window": risk.garch.window + 1,
+            "risk.var.lookback": risk.var.lookback + 1,
+        }
+
     def target_weights(self, view: MarketView) -> Weights | None:
         returns = view.returns(self.window)
         if returns.empty:

@@ -40,6 +40,14 @@ class TestContainer:
         argv = [part.strip().strip('"') for part in cmd.split(",")]
         assert build_parser().parse_args(argv).command == "run"
 
+    def test_the_healthcheck_asks_healthz_on_the_configured_address(self) -> None:
+        from daemon.config import load_config
+
+        text = (REPO / "deploy/Dockerfile").read_text()
+        check = re.search(r"^HEALTHCHECK .*\n\s+CMD (.*)$", text, flags=re.M).group(1)
+        listen = load_config(REPO / "config.toml").service.http_listen
+        assert f"http://{listen}/healthz" in check
+
     def test_no_secret_values_in_deploy_files_or_config(self) -> None:
         for path in [*(REPO / "deploy").iterdir(), REPO / "config.toml"]:
             text = path.read_text()

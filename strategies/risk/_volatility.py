@@ -8,6 +8,9 @@ optimiser from them (warm start). The state is built only from data passed in ea
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +27,21 @@ __all__ = ["GarchVolatility", "VolatilityForecast"]
 FitMany = Callable[[Sequence[tuple[np.ndarray, GarchSpec, np.ndarray | None]]], list]
 # Fewer fits than this per worker and process start-up/transfer costs more than it saves.
 _MIN_FITS_PER_WORKER = 2
+
+
+def exit_with_parent() -> None:
+    """Pool initializer: the worker ends as soon as the process that started it dies, even
+    by ``kill -9``; an orphaned worker would otherwise wait forever on its task queue
+    (holding the daemon's stdout open)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +172,7 @@ class GarchVolatility:
         if self._pool is None:
             # spawn: the daemon runs threads, and forking a threaded process is unsafe.
             self._pool = ProcessPoolExecutor(
-                self.config.n_jobs, mp_context=multiprocessing.get_context("spawn")
+                self.config.n_jobs, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent
             )
         chunks = [tasks[k::n_jobs] for k in range(n_jobs)]
         try:

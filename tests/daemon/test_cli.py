@@ -44,7 +44,8 @@ def wait_for(predicate, timeout: float = 90.0, what: str = "condition") -> None:
 
 def start_daemon(tmp_path: Path, db: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*TRADINGD, "run", "--config", str(REPO / "config.toml"), "--db", str(db), "--pace", "25", *extra],
+        [*TRADINGD, "run", "--config", str(REPO / "config.toml"), "--db", str(db), "--pace", "25",
+         "--http-listen", "127.0.0.1:0", *extra],
         cwd=tmp_path, env=env or cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -155,8 +156,9 @@ class TestDaemon:
         marks_before = query(db, "select count(*) from equity")[0][0]
         proc = start_daemon(tmp_path, db)
         out, err = sigterm_after(
+            # A resume first replays the run so far (its GARCH fits included): allow for it.
             proc, lambda: wait_for(lambda: query(db, "select count(*) from equity")[0][0] > marks_before + 40,
-                                   what="progress")
+                                   timeout=300, what="progress")
         )
         assert proc.returncode == 0, err
         assert any(json.loads(line)["event"] == "run_resumed" for line in out.splitlines())
@@ -179,7 +181,8 @@ class TestReplayEnd:
         config.write_text((REPO / "config.toml").read_text().replace("replay_start = 2018-01-02", "replay_start = 2022-12-01"))
         db = tmp_path / "t.db"
         result = subprocess.run(
-            [*TRADINGD, "run", "--config", str(config), "--db", str(db), "--pace", "20", "--exit-when-done"],
+            [*TRADINGD, "run", "--config", str(config), "--db", str(db), "--pace", "20", "--exit-when-done",
+             "--http-listen", "127.0.0.1:0"],
             cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=180,
         )
         assert result.returncode == 0, result.stderr

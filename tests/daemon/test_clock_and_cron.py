@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -30,6 +31,7 @@ class TestPacedClock:
         wall = [1000.0]
         clock = PacedClock(SESSIONS, pace=2.0, start=SESSIONS[0], wall=lambda: wall[0], wall_start=1000.0)
         assert clock.now() == SESSIONS[0]
+        clock.release()  # a paced clock stands at its start until its driver lets it go
         wall[0] = 1000.5  # one trading day at 2 days per second
         assert clock.now() == SESSIONS[1]
         wall[0] = 1001.0  # Friday -> Monday: the weekend passes in the same half second
@@ -42,6 +44,35 @@ class TestPacedClock:
         for sim in (SESSIONS[1], SESSIONS[2] + timedelta(hours=16, minutes=30), SESSIONS[-1] + timedelta(days=3)):
             back = clock.from_wall(clock.to_wall(sim))
             assert abs((back - sim).total_seconds()) < 1e-3
+
+    def test_holds_at_due_work_never_runs_past_the_next_fire_and_counts_lateness(self) -> None:
+        wall = [0.0]
+        clock = PacedClock(SESSIONS, pace=2.0, start=SESSIONS[0], wall=lambda: wall[0], wall_start=0.0)
+        clock.release()
+        assert clock.wait_s(SESSIONS[1]) == pytest.approx(0.5)
+        wall[0] = 0.5
+        clock.hold(SESSIONS[1])
+        wall[0] = 3.0  # the work due at SESSIONS[1] took 2.5 wall seconds
+        assert clock.now() == SESSIONS[1]
+        clock.release(until=SESSIONS[2])
+        assert clock.behind_s == 0.0  # it started on time
+        assert clock.now() == SESSIONS[1]  # time flows again from the held instant
+        wall[0] = 3.25
+        assert clock.now() == SESSIONS[1] + (SESSIONS[2] - SESSIONS[1]) / 2
+        wall[0] = 10.0
+        assert clock.now() == SESSIONS[2]  # never past the next due fire
+        clock.hold(SESSIONS[2])  # due at wall 3.5, started at 10
+        assert clock.behind_s == pytest.approx(6.5)
+
+    def test_max_pace_jumps_from_one_hold_to_the_next_without_waiting(self) -> None:
+        clock = PacedClock(SESSIONS, pace=math.inf, start=SESSIONS[0])
+        clock.release()
+        assert clock.now() == SESSIONS[0]
+        assert clock.wait_s(SESSIONS[-1]) == 0.0
+        clock.hold(SESSIONS[3])
+        clock.release(until=SESSIONS[4])
+        assert clock.now() == SESSIONS[3]
+        assert clock.behind_s == 0.0
 
     def test_rejects_bad_pace_and_unsorted_sessions(self) -> None:
         with pytest.raises(ValueError):
@@ -134,3 +165,42 @@ class TestClockTrigger:
         days = [f.astimezone(trigger.inner.timezone).date() for f in fires]
         assert len(set(days)) == 30  # one fire per day, never the same slot twice
         assert all(abs(f.astimezone(trigger.inner.timezone).hour - 16) == 0 for f in fires)
+
+
+class TestMissedFires:
+    def test_a_fire_missed_while_the_scheduler_could_not_run_is_caught_up_once_logged_and_noted(self) -> None:
+        import asyncio
+
+        import structlog
+
+        from core.clock import LiveClock
+        from daemon.scheduler import MissedFires, build_scheduler
+
+        async def scenario() -> list[tuple[str, str | None]]:
+            ran: list[tuple[str, str | None]] = []
+            fire = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+            trigger = CronTrigger(hour=fire.hour, minute=fire.minute, second=fire.second, timezone=UTC)  # once a day
+            missed = MissedFires(structlog.get_logger(), late_after=timedelta(seconds=0.5))
+
+            async def run_job(name: str) -> None:
+                ran.append((name, missed.take(name)))
+
+            scheduler = build_scheduler({"rebalance": trigger}, LiveClock(), run_job, missed)
+            scheduler.start(paused=True)  # the host "sleeps" through the fire time
+            await asyncio.sleep((fire - datetime.now(UTC)).total_seconds() + 1.5)
+            scheduler.resume()
+            for _ in range(100):
+                if ran:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
+            scheduler.shutdown(wait=False)
+            return ran
+
+        with structlog.testing.capture_logs() as logs:
+            ran = asyncio.run(scenario())
+        assert len(ran) == 1
+        name, note = ran[0]
+        assert name == "rebalance" and note is not None and note.startswith("caught up: fire at")
+        (warning,) = [e for e in logs if e["event"] == "job_fire_missed"]
+        assert warning["job"] == "rebalance" and warning["late_s"] >= 1.0
