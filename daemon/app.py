@@ -30,6 +30,7 @@ from daemon.feeds.yahoo import YahooSource
 from daemon.jobs import JobContext, JobRunner
 from daemon.logs import bind
 from daemon.pulls import DataFeeds
+from daemon.sentiment import SentimentService, SentimentStore
 from daemon.version import tradingd_version
 from state.lake import Lake
 from state.recorder import Recorder
@@ -60,6 +61,7 @@ class App:
     data: DataFeeds
     triggers: dict[str, CronTrigger]
     window: tuple[datetime, datetime | None]
+    sentiment: SentimentService | None = None  # scores TextsReceived; None without a lake
 
     def close(self, status: str) -> None:
         """Flush, record how the run ended, close the database."""
@@ -252,6 +254,9 @@ def build_app(
             log.info("job_not_scheduled", job=name, reason=unavailable[name])
             continue
         triggers[name] = parse_cron(job.cron, market.timezone)
+    sentiment = _sentiment(config, data, tuple(universe), db_path or config.run.db_path)
+    if sentiment is not None:
+        sentiment.attach(bus)
     ctx = JobContext(
         clock=clock, bus=bus, prices=prices.feed, trader=trader, live=live, record_routine=mode == "live",
         data=data, max_staleness=timedelta(days=market.max_staleness_days),
@@ -272,7 +277,17 @@ def build_app(
         data=data,
         triggers=triggers,
         window=prices.window,
+        sentiment=sentiment,
     )
+
+
+def _sentiment(config: Config, data: DataFeeds, universe: tuple[str, ...], db: str | Path) -> SentimentService | None:
+    """The sentiment service when texts can arrive (a lake: not in backtests) and it is on."""
+    if not config.sentiment.enabled or data.lake is None:
+        return None
+    store = SentimentStore(data.lake, db, config.sentiment.half_life_days)
+    onnx_dir = Path(config.run.data_dir) / "sentiment" / "onnx"
+    return SentimentService(config.sentiment, universe=universe, store=store, onnx_dir=onnx_dir)
 
 
 def next_session_start(app: App) -> datetime:

@@ -24,6 +24,7 @@ from brokers.config import BrokerConfig
 from core.settings import Section, format_validation_error
 from daemon.feeds.config import FeedsConfig
 from models.config import RunConfig as ModelsRunConfig
+from models.sentiment.config import SentimentConfig
 from strategies.allocation.config import AllocationConfig
 from strategies.config import StrategyConfig
 from strategies.risk.config import RiskConfig
@@ -189,6 +190,7 @@ class Config(Section):
     allocation: AllocationConfig = AllocationConfig()
     risk: RiskConfig = RiskConfig()
     models: ModelsRunConfig = ModelsRunConfig()
+    sentiment: SentimentConfig = SentimentConfig()
     bus: BusConfig = BusConfig()
     logging: LoggingConfig = LoggingConfig()
     store: StoreConfig = StoreConfig()

@@ -17,6 +17,8 @@ _HOME = {
     "OnnxClassifier": "models.sentiment.onnx",
     "Scorer": "models.sentiment.select",
     "Scores": "models.sentiment.scores",
+    "SCORE_COLUMNS": "models.sentiment.pipeline",
+    "ScoredTexts": "models.sentiment.pipeline",
     "SentimentConfig": "models.sentiment.config",
     "VaderScorer": "models.sentiment.vader",
     "clean_text": "models.sentiment.text",
@@ -26,6 +28,7 @@ _HOME = {
     "length_buckets": "models.sentiment.scores",
     "open_scorer": "models.sentiment.select",
     "quantize_int8": "models.sentiment.finbert",
+    "score_texts": "models.sentiment.pipeline",
 }
 
 __all__ = sorted(_HOME)

@@ -20,11 +20,12 @@ _TRUNCATION_MARK = re.compile(r"\s*(?:\.\.\.|…)?\s*\[\+\d+ chars\]\s*$")
 
 def clean_text(value: str | bytes | None) -> str:
     """Readable text: bytes decoded as UTF-8 (bad bytes become U+FFFD), tags and entities
-    removed, control characters dropped, whitespace collapsed. ``None`` -> ""."""
-    if value is None:
-        return ""
+    removed, control characters dropped, whitespace collapsed. ``None`` (or a missing NaN) -> "".
+    """
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
+    elif not isinstance(value, str):
+        return "" if value is None or value != value else str(value)  # NaN != NaN
     text = html.unescape(_TAG.sub(" ", value))
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc" or ch in "\t\n\r")
     text = _TRUNCATION_MARK.sub("", text)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from numpy.testing import assert_allclose
 from sentiment_testkit import make_tiny_finbert
 
@@ -26,6 +27,15 @@ TEXTS = [
     "chip stocks plunge as rates rise " * 40,
     "a",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Two OpenMP threads on a shared 2-core machine spin against each other (10x slower).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -141,9 +141,10 @@ class TestTrainingData:
         import dataclasses
         import datetime as dt
 
+        from models_testkit import synthetic_market
+
         from models.config import DataConfig
         from models.dataset import prepare
-        from models_testkit import synthetic_market
 
         market = synthetic_market(n_symbols=2, n_days=120)
         s0 = market.prices.columns[0]
