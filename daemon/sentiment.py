@@ -119,7 +119,7 @@ class SentimentStore:
 
 
 class SentimentService:
-    """Scores the texts the feeds publish. Attach to a bus; ``bind_loop`` once it runs live."""
+    """Scores the texts the feeds publish. Attach to a bus; ``start`` once it runs live."""
 
     def __init__(
         self, config: SentimentConfig, *, universe: tuple[str, ...], store: SentimentStore,
@@ -140,9 +140,11 @@ class SentimentService:
         self._bus = bus
         bus.subscribe(TextsReceived, self.on_texts, name="sentiment", blocking=True)
 
-    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The live loop: events made in the worker thread are published on it."""
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Live: publish on ``loop``, and load the scorer now in a thread (importing torch
+        and transformers takes seconds) rather than when the first texts arrive."""
         self._loop = loop
+        threading.Thread(target=lambda: self.scorer, name="sentiment-load", daemon=True).start()
 
     @property
     def scorer(self) -> Scorer:

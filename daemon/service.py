@@ -64,7 +64,7 @@ async def serve(app: App, *, exit_when_done: bool = False) -> str:
     app.bus.subscribe(FeedExhausted, on_exhausted, name="service:feed")
     app.bus.start()
     if app.sentiment is not None:
-        app.sentiment.bind_loop(loop)
+        app.sentiment.start(loop)
     await app.data.open(set(app.triggers))
     job_lock = asyncio.Lock()
 

@@ -159,7 +159,7 @@ class TestOffTheLoop:
             service.attach(bus)
             bus.subscribe(SentimentScored, published.append, name="test")
             bus.start()
-            service.bind_loop(asyncio.get_running_loop())
+            service.start(asyncio.get_running_loop())
             ticks: list[float] = []
 
             async def heartbeat() -> None:
