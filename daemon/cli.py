@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(doctor)
     doctor.add_argument("--json", action="store_true")
 
+    from daemon.sentiment_cli import add_sentiment_parser
+
+    add_sentiment_parser(sub, _common, _date)
+
     for name, helptext in (("train", "train a forecaster (see docs/models.md)"), ("tune", "hyperparameter search")):
         extra = sub.add_parser(name, help=helptext, add_help=False)
         extra.add_argument("rest", nargs=argparse.REMAINDER)
@@ -253,6 +257,14 @@ def cmd_models(command: str, rest: list[str]) -> int:
     return int(entry(rest))
 
 
+def cmd_sentiment(args: argparse.Namespace) -> int:
+    from daemon.sentiment_cli import cmd_sentiment as run
+
+    config = _load(args)
+    _setup_logging(args, config)
+    return run(args, config)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("train", "tune"):
@@ -260,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"run": cmd_run, "backtest": cmd_backtest, "job": cmd_job, "status": cmd_status, "risk": cmd_risk,
-                "doctor": cmd_doctor}
+                "doctor": cmd_doctor, "sentiment": cmd_sentiment}
     try:
         return commands[args.command](args)
     except InputError as exc:  # config, arguments, or values that only show once data loads

@@ -160,12 +160,18 @@ class SentimentService:
                 self._scorer = scorer
             return self._scorer
 
-    def process(self, texts: pd.DataFrame, *, as_of: datetime, now: datetime) -> ScoredTexts:
-        """Score and store ``texts`` (lake ``texts`` rows); thread-safe, one batch at a time."""
+    def process(
+        self, texts: pd.DataFrame, *, as_of: datetime, now: datetime, since: datetime | None = None
+    ) -> ScoredTexts:
+        """Score and store ``texts`` (lake ``texts`` rows); thread-safe, one batch at a time.
+
+        The first call loads the hashes this model scored since ``since`` (default:
+        ``dedup_days`` before ``as_of``): texts among them are not scored again.
+        """
         scorer = self.scorer
         with self._lock:
             if self._seen is None:
-                since = as_of - timedelta(days=self.config.dedup_days)
+                since = since or as_of - timedelta(days=self.config.dedup_days)
                 self._seen = self.store.seen_hashes(scorer.name, since, as_of)
             scored = score_texts(texts, scorer, self.linker, self.config, self._seen)
             self.store.write(scored.rows, as_of, now)

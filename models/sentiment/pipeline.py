@@ -77,12 +77,12 @@ def score_texts(
         return ScoredTexts(empty, duplicates, int(blank.sum()))
     probabilities = np.empty((len(fresh), 3), dtype=np.float32)
     score = np.empty(len(fresh), dtype=np.float32)
+    labels = np.empty(len(fresh), dtype=object)
     for has_body, length in ((False, config.headline_max_length), (True, config.body_max_length)):
         mask = (fresh["_has_body"] == has_body).to_numpy()
         if mask.any():
             scores = scorer.score(fresh["_content"][mask].tolist(), max_length=length)
-            probabilities[mask], score[mask] = scores.probabilities, scores.score
-    labels = np.array(["positive", "negative", "neutral"])[probabilities.argmax(axis=1)]
+            probabilities[mask], score[mask], labels[mask] = scores.probabilities, scores.score, scores.labels
     rows = pd.DataFrame(
         {
             "channel": fresh["channel"].to_numpy(),

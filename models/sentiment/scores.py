@@ -19,13 +19,15 @@ class Scores:
 
     ``probabilities``: (N, 3) float32 in ``LABELS`` order (positive, negative, neutral),
     rows summing to 1; ``score``: (N,) in [-1, 1], P(positive) - P(negative) for
-    classifiers (VADER: its compound score); ``model``: names the model, stored with
-    every row so scores of different models are never mixed.
+    classifiers (VADER: its compound score); ``labels``: (N,) the label per text (a
+    classifier's most probable class; VADER's compound thresholds); ``model``: names the
+    model, stored with every row so scores of different models are never mixed.
     """
 
     model: str
     probabilities: np.ndarray
     score: np.ndarray
+    labels: tuple[str, ...]
 
     def __len__(self) -> int:
         return len(self.score)
@@ -33,12 +35,8 @@ class Scores:
     @classmethod
     def from_probabilities(cls, model: str, probabilities: np.ndarray) -> Scores:
         p = np.asarray(probabilities, dtype=np.float32).reshape(-1, len(LABELS))
-        return cls(model, p, (p[:, 0] - p[:, 1]).astype(np.float32))
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """The most probable label per text."""
-        return tuple(LABELS[i] for i in self.probabilities.argmax(axis=1))
+        labels = tuple(LABELS[i] for i in p.argmax(axis=1))
+        return cls(model, p, (p[:, 0] - p[:, 1]).astype(np.float32), labels)
 
 
 def label_columns(id2label: Mapping[int | str, str]) -> np.ndarray:

@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
+from models.sentiment.daily import label_from_score
 from models.sentiment.scores import Scores
 
 __all__ = ["VaderScorer"]
 
 
 class VaderScorer:
-    """probabilities: VADER's (pos, neg, neu) proportions; score: its compound in [-1, 1]."""
+    """probabilities: VADER's (pos, neg, neu) proportions; score: its compound in [-1, 1];
+    labels: from the compound score (+-0.05)."""
 
     name = "vader"
 
@@ -33,4 +36,6 @@ class VaderScorer:
         # An empty text has all three at 0: call it neutral.
         probabilities[probabilities.sum(axis=1) == 0, 2] = 1.0
         compound = np.array([r["compound"] for r in rows], dtype=np.float32)
-        return Scores(self.name, probabilities, compound)
+        # VADER's documented thresholds: compound >= 0.05 positive, <= -0.05 negative.
+        labels = tuple(label_from_score(pd.Series(compound, dtype=float)))
+        return Scores(self.name, probabilities, compound, labels)
