@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
-import torch
 from numpy.testing import assert_allclose
 from structlog.testing import capture_logs
 
@@ -24,7 +23,7 @@ from state.lake import Lake
 from state.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
-from sentiment_testkit import make_tiny_finbert  # noqa: E402
+from sentiment_testkit import make_tiny_finbert, one_torch_thread  # noqa: E402, F401 (a fixture)
 
 UNIVERSE = ("AAPL", "MSFT", "XOM", "ALL", "KEY", "ON")
 NOW = pd.Timestamp("2024-08-02T00:00Z")
@@ -35,12 +34,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_finbert(tmp_path_factory.mktemp("finbert") / "tiny")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def texts_frame(rows: list[dict]) -> pd.DataFrame:

@@ -3,18 +3,16 @@ weights can be loaded (named in the log and in every row)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from aiohttp import web
-from testkit import REPO, TRADINGD, cli_env
+from testkit import REPO, TRADINGD, cli_env, serve_in_thread
 
 from daemon.sentiment import SentimentStore
 from models.data import load_bundled
@@ -28,7 +26,6 @@ KEY = "newsapi-sentiment-test-key"
 @pytest.fixture
 def news_server() -> Iterator[tuple[str, list[str]]]:
     """NewsAPI on 127.0.0.1 answering /v2/everything with recorded-shape articles."""
-    loop = asyncio.new_event_loop()
     queries: list[str] = []
 
     async def everything(request: web.Request) -> web.Response:
@@ -38,18 +35,8 @@ def news_server() -> Iterator[tuple[str, list[str]]]:
 
     app = web.Application()
     app.router.add_get("/v2/everything", everything)
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}/v2", queries
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.run_until_complete(runner.cleanup())
-    loop.close()
+    with serve_in_thread(app) as url:
+        yield f"{url}/v2", queries
 
 
 @pytest.mark.slow

@@ -3,9 +3,10 @@ tests load it through exactly the path FinBERT takes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import pytest
 import torch
 
 WORDS = (
@@ -56,3 +57,12 @@ def make_tiny_finbert(
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Two OpenMP threads on a shared 2-core machine spin against each other (10x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from numpy.testing import assert_allclose
-from sentiment_testkit import make_tiny_finbert
+from sentiment_testkit import make_tiny_finbert, one_torch_thread  # noqa: F401 (a fixture)
 
 from models.sentiment import SentimentConfig, open_scorer
 from models.sentiment.finbert import FinbertScorer, ModelUnavailable, load_pretrained
@@ -29,13 +28,7 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two OpenMP threads on a shared 2-core machine spin against each other (10x slower).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
