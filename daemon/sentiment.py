@@ -89,8 +89,11 @@ class SentimentStore:
             return pd.DataFrame()
         model = str(rows["model"].iloc[0])
         days = touched["available_at"].dt.floor("D")
-        history = self.scores(model, None, None, as_of=as_of, symbols=set(touched["symbol"]))
-        history = history[history["available_at"] >= days.min() - self.lookback]
+        since = days.min() - self.lookback
+        # ts <= available_at, so texts known since `since` have ts >= since - 1 day or so;
+        # the read is bounded by ts (pushed down), the filter by available_at.
+        history = self.scores(model, since - pd.Timedelta(days=1), None, as_of=as_of, symbols=set(touched["symbol"]))
+        history = history[history["available_at"] >= since]
         daily = daily_features(history[["symbol", "score", "label", "available_at", "model"]], self.half_life_days)
         wanted = set(zip(touched["symbol"], days, strict=True))
         daily = daily[[k in wanted for k in zip(daily["symbol"], daily["ts"], strict=True)]]

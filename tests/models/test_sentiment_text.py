@@ -156,3 +156,31 @@ class TestTrainingData:
         leaky_input = prepare(cfg, dataclasses.replace(market, sentiment=late)).panel
         assert "sent_mean_5" in honest.names
         assert_allclose(leaky_input.values, honest.values, equal_nan=True)
+
+
+class TestSentimentConfig:
+    def test_aliases_and_word_tickers_come_from_toml_and_replace_defaults_per_symbol(self, tmp_path) -> None:
+        from daemon.config import load_config
+
+        path = tmp_path / "c.toml"
+        path.write_text('[sentiment]\nenglish_word_tickers = ["on", "all"]\n\n'
+                        '[sentiment.aliases]\nAAPL = ["Apple Computer"]\nON = "onsemi"\n')
+        config = load_config(path).sentiment
+        table = config.alias_table()
+        assert table["AAPL"] == ("Apple Computer",) and table["ON"] == ("onsemi",)
+        assert table["MSFT"] == ("Microsoft",)  # defaults kept for the others
+        assert config.english_word_tickers == ("ON", "ALL")
+
+    def test_bad_values_name_the_key(self, tmp_path) -> None:
+        from daemon.config import ConfigError, load_config
+
+        path = tmp_path / "c.toml"
+        path.write_text('[sentiment.aliases]\nAAPL = [""]\n')
+        with pytest.raises(ConfigError, match=r"sentiment\.aliases.*AAPL"):
+            load_config(path)
+        path.write_text('[sentiment]\nheadline_max_length = 128\nbody_max_length = 64\n')
+        with pytest.raises(ConfigError, match="sentiment.body_max_length: must be >= headline_max_length"):
+            load_config(path)
+        path.write_text('[sentiment]\nbackend = "gpu"\n')
+        with pytest.raises(ConfigError, match="sentiment.backend"):
+            load_config(path)
