@@ -64,7 +64,7 @@ AWKWARD = texts_frame([
     {"id": "7", "title": "$KEY and $ON rally; Microsoft \U0001f680\U0001f680\U0001f680\U0001f4c8",
      "text": "\U0001f525" * 50, "ts": "2024-08-01T20:14Z", "available_at": "2024-08-01T20:14Z"},
     {"id": "8", "title": "Exxon <script>alert(1)</script><i>falls</i> &amp; misses",
-     "text": "oil prices fall " * 400 + b"\xff\xfe".decode("latin-1"), "ts": "2024-08-01T20:15Z",
+     "text": b"oil prices fall " * 400 + b"\xff\xfe not UTF-8", "ts": "2024-08-01T20:15Z",
      "available_at": "2024-08-01T20:15Z"},
 ])  # fmt: skip
 
@@ -87,6 +87,7 @@ class TestScoringAndStorage:
         assert rows.loc["5", "symbols"] == "" and rows.loc["6", "symbols"] == ""
         assert rows.loc["7", "symbols"] == "MSFT KEY ON"
         assert rows.loc["8", "symbols"] == "XOM" and "<" not in rows.loc["8", "snippet"]
+        assert rows.loc["8", "snippet"].startswith("Exxon falls & misses. oil prices fall")
         assert ((rows["p_positive"] + rows["p_negative"] + rows["p_neutral"]).round(5) == 1).all()
 
         lake = service.store.lake

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from testkit import TRADINGD, cli_env
 
 from state.lake import Lake
@@ -77,6 +78,7 @@ class TestScore:
 
 
 class TestBackfillAndTop:
+    @pytest.mark.slow
     def test_backfill_is_resumable_and_idempotent_and_top_shows_the_extremes(self, tmp_path: Path) -> None:
         config = write_config(tmp_path, cache_dir=str(tmp_path / "empty-cache"))
         total = store_texts(tmp_path, days=3)
