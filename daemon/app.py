@@ -254,7 +254,7 @@ def build_app(
             log.info("job_not_scheduled", job=name, reason=unavailable[name])
             continue
         triggers[name] = parse_cron(job.cron, market.timezone)
-    sentiment = _sentiment(config, data, tuple(universe), db_path or config.run.db_path)
+    sentiment = _sentiment(config, data, tuple(universe), db_path or config.run.db_path, set(triggers))
     if sentiment is not None:
         sentiment.attach(bus)
     ctx = JobContext(
@@ -281,9 +281,12 @@ def build_app(
     )
 
 
-def _sentiment(config: Config, data: DataFeeds, universe: tuple[str, ...], db: str | Path) -> SentimentService | None:
-    """The sentiment service when texts can arrive (a lake: not in backtests) and it is on."""
-    if not config.sentiment.enabled or data.lake is None:
+def _sentiment(
+    config: Config, data: DataFeeds, universe: tuple[str, ...], db: str | Path, jobs: set[str]
+) -> SentimentService | None:
+    """The sentiment service when it is on and texts can arrive: a lake (not a backtest) and
+    a text pull scheduled. Otherwise torch and transformers are never imported."""
+    if not config.sentiment.enabled or data.lake is None or not jobs & {"pull_news", "pull_social"}:
         return None
     store = SentimentStore(data.lake, db, config.sentiment.half_life_days)
     onnx_dir = Path(config.run.data_dir) / "sentiment" / "onnx"
