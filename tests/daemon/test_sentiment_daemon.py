@@ -49,10 +49,13 @@ def test_a_daemon_run_goes_from_pull_to_scores_to_features_with_vader(tmp_path: 
         .replace("stop_timeout_s = 5.0", "stop_timeout_s = 120.0")  # a slow machine: let scoring finish
         .replace('symbols = []  ', 'symbols = ["AAPL", "MSFT", "XOM"]  ')
         .replace('data_dir = "data"  ', f'data_dir = "{data}"  ')
+        .replace('# cache_dir = "data/hf"  ', f'cache_dir = "{tmp_path / "hf-cache"}"  ')
         + f'\n[feeds.newsapi]\nbase_url = "{base_url}"\nlookback_days = 30\n'
+        # replayed days pass in a fraction of a second: NewsAPI's daily quota would bite
+        + '\n[feeds.newsapi.rate_limit]\nrequests = 100\nper = "second"\nburst = 100\n'
         + '\n[jobs.pull_news]\ncron = "0 7 * * mon-fri"\n'
-        + f'\n[sentiment]\ncache_dir = "{tmp_path / "hf-cache"}"\n'
     )
+    assert f'cache_dir = "{tmp_path / "hf-cache"}"' in config.read_text()  # an empty cache, for real
     env = cli_env() | {"TRADINGD_NEWSAPI_KEY": KEY, "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
         [*TRADINGD, "run", "--config", str(config), "--pace", "2", "--exit-when-done", "--log-format", "json"],
