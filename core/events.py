@@ -8,17 +8,32 @@ Market data is cross-sectional: one ``BarsClosed`` per timestamp carries the uni
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 if TYPE_CHECKING:  # annotations only: brokers and strategies need not import pyarrow
     import pyarrow as pa
 
+# The closed vocabularies of event fields. Literals rather than enums: the values stay
+# plain text in SQLite, JSON and the writer's pipe, and the writer process need not
+# import this module to read them.
+Side = Literal["buy", "sell"]
+"""An order's direction."""
+ActionKind = Literal["split", "dividend"]
+"""A corporate action's kind."""
+Bound = Literal["target_vol", "max_var", "max_cvar", "max_gross", "none"]
+"""The risk limit that set a target's exposure (``none``: no limit bound)."""
+RunMode = Literal["live", "backtest"]
+"""How a run is driven: the daemon and one-off jobs (``live``) or a replay."""
+
 __all__ = [
+    "ActionKind",
     "BarsClosed",
+    "Bound",
     "CorporateActionOccurred",
     "Event",
     "FeedExhausted",
@@ -34,7 +49,10 @@ __all__ = [
     "PortfolioMarked",
     "PositionAdjusted",
     "RiskAssessed",
+    "RiskAssessment",
+    "RunMode",
     "SentimentScored",
+    "Side",
     "TargetWeightsSet",
     "TextsReceived",
     "freeze",
@@ -85,7 +103,7 @@ class CorporateActionOccurred(Event):
     """
 
     symbol: str
-    action: str
+    action: ActionKind
     value: float
     source: str
 
@@ -175,29 +193,41 @@ class ForecastReady(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RiskAssessed(Event):
-    """Why a target looks as it does: the risk forecast and which limit bound.
+class RiskAssessment:
+    """The risk numbers behind one target, as a strategy reports them.
 
     ``vol``: annualised forecast volatility of the final weights; ``var`` / ``cvar``:
     one-day loss fractions at ``confidence`` by ``var_method``; ``scale``: the exposure
     multiplier the limits applied; ``bound``: target_vol | max_var | max_cvar |
-    max_gross | none. ``weights``/``diagnostics``/``notes``/``limits`` are JSON text.
+    max_gross | none; ``gross``: the sum of the weights. ``limits``: the limits in force
+    by name (None: off); ``weights``: the final weight by symbol; ``diagnostics``: per
+    symbol, named values (None where undefined); ``notes``: what was done, in words.
     """
 
-    bar_ts: datetime
-    strategy: str
     vol: float
     var: float
     cvar: float
     var_method: str
     confidence: float
     scale: float
-    bound: str
+    bound: Bound
     gross: float
-    limits: str
-    weights: str
-    diagnostics: str
-    notes: str
+    limits: Mapping[str, float | str | None]
+    weights: Mapping[str, float]
+    diagnostics: Mapping[str, Mapping[str, float | str | None]]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskAssessed(Event):
+    """Why a target looks as it does: the risk forecast and which limit bound.
+
+    ``bar_ts``: the bar the decision was made on; ``assessment``: the numbers.
+    """
+
+    bar_ts: datetime
+    strategy: str
+    assessment: RiskAssessment
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,7 +253,7 @@ class OrderSubmitted(Event):
 
     order_id: str
     symbol: str
-    side: str
+    side: Side
     qty: float
     decision_ts: datetime
 
@@ -260,7 +290,7 @@ class OrderRejected(Event):
 
     order_id: str
     symbol: str
-    side: str
+    side: Side
     qty: float
     reason: str
     decision_ts: datetime

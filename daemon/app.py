@@ -20,7 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from brokers.paper import PaperBroker
 from core.bus import EventBus
 from core.clock import Clock, LiveClock, PacedClock, ReplayClock
-from core.events import BarsClosed
+from core.events import BarsClosed, RunMode
 from daemon.config import Config, InputError
 from daemon.cron import parse_cron
 from daemon.feeds.bundled import BundledPrices
@@ -34,9 +34,10 @@ from daemon.sentiment import SentimentService, SentimentStore
 from daemon.version import tradingd_version
 from state.lake import Lake
 from state.recorder import Recorder
-from state.store import Store, learn_iso
+from state.store import Store
 from state.writer import ProcessWriter
-from strategies.base import Strategy, build_strategy
+from strategies.base import Strategy
+from strategies.factory import build_strategy
 from strategies.runner import StrategyRunner
 
 __all__ = ["App", "build_app", "next_session_start"]
@@ -47,7 +48,7 @@ class App:
     """The components of one run. Drivers (``daemon.service``, ``daemon.backtest``) run it."""
 
     config: Config
-    mode: str
+    mode: RunMode
     run_id: str
     resumed: bool
     store: Store
@@ -102,7 +103,6 @@ def _bundled_prices(
         )
     except ValueError as exc:
         raise InputError(str(exc)) from exc
-    learn_iso(prices.bar_times)  # the recorder writes each bar time several times
     first = start or market.replay_start
     i0 = max(prices.index_of(first) if first else warmup, 0)
     last = end or market.replay_end
@@ -151,7 +151,7 @@ def _yahoo_prices(config: Config, *, warmup: int, live: bool, resume_after: date
 def build_app(
     config: Config,
     *,
-    mode: str,
+    mode: RunMode,
     db_path: str | Path | None = None,
     start: date | None = None,
     end: date | None = None,
@@ -185,6 +185,7 @@ def build_app(
                 config, start=start, end=end, warmup=warmup, live=live,
                 resume_after=resume_after, pace_wall_start=pace_wall_start,
             )
+            store.times.learn(prices.feed.bar_times)  # the recorder writes each bar time several times
     except BaseException:
         store.close()
         raise

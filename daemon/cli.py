@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, date
 from pathlib import Path
 
+from core.settings import ConfigError
 from daemon.config import JOB_NAMES, Config, InputError, load_config
 
 __all__ = ["main"]
@@ -275,6 +276,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "doctor": cmd_doctor, "sentiment": cmd_sentiment}
     try:
         return commands[args.command](args)
+    except ConfigError as exc:  # every bad key, each line naming the file and the key
+        for line in exc.located():
+            print(f"tradingd: {line}", file=sys.stderr)
+        return 2
     except InputError as exc:  # config, arguments, or values that only show once data loads
         print(f"tradingd: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,7 @@
 """Forecasting models, features, training, checkpoint registry, evaluation and export.
 
 Entry points: `models.cli.train_main` / `tune_main` (`tradingd train|tune`) and
-`python -m models.train` (runs under torchrun). Serving: `registry.load` + `Forecaster`.
+`python -m models` (runs under torchrun). Serving: `registry.load` + `Forecaster`.
 
 Names load on first use (PEP 562): the daemon reads `models.config` without importing torch.
 """

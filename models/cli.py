@@ -1,5 +1,5 @@
 """Command-line front ends: `tradingd train ...` -> `train_main(argv)`, `tradingd tune ...`
--> `tune_main(argv)`, and `python -m models.train` (the torchrun entry point).
+-> `tune_main(argv)`, and `python -m models` (the torchrun entry point, `models/__main__.py`).
 
 Exit codes: 0 ok, 1 failure (one-line reason on stderr), 2 bad arguments or config.
 """
@@ -16,7 +16,8 @@ from typing import Any
 
 import structlog
 
-from models.config import ConfigError, RunConfig, load_config, parse_override
+from core.settings import ConfigError
+from models.config import RunConfig, load_config, parse_override
 
 __all__ = ["train_main", "tune_main"]
 
@@ -93,7 +94,7 @@ def _run(prog: str, flags, argv: list[str], body: Callable, extra: Callable | No
     except SystemExit as exc:  # argparse: 0 for --help, 2 for a bad flag
         return int(exc.code or 0)
     except ConfigError as exc:
-        print(f"{prog}: bad config: {exc}".replace("\n", "; "), file=sys.stderr)
+        print(f"{prog}: bad config: {'; '.join(exc.located())}", file=sys.stderr)
         return 2
     try:
         return body(args, cfg)
@@ -122,7 +123,7 @@ def _relaunch_under_torchrun(nproc: int, argv: list[str]) -> int:
         "--standalone",
         f"--nproc_per_node={nproc}",
         "-m",
-        "models.train",
+        "models",
         *rest,
     ]
     code = subprocess.run(cmd, check=False).returncode

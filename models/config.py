@@ -3,7 +3,14 @@
 One `RunConfig` holds everything a training or tuning run needs. It is read from a TOML file
 (either the whole file, or its `[models]` table when the file is the daemon's config.toml)
 with `--set key.path=value` overrides from the command line, validated once, and never
-mutated. Validation errors name the dotted key (`models.train.lr: ...`).
+mutated. Sections, loader and errors are `core.settings`'s; errors name the dotted key
+(`models.train.lr: ...`).
+
+Each family keeps its settings in its own sub-table (`[models.model.tft]`,
+`[models.model.lstm]`, `[models.model.hybrid]`) and `model.family` picks one, so
+`tradingd train --family lstm` works on a file that also sizes the TFT. `RunConfig.model`
+is the picked family's config; keys set directly under `[model]` (or `--set
+model.hidden_size=32`) apply to the picked family.
 """
 
 from __future__ import annotations
@@ -13,11 +20,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+
+from core import settings
+from core.settings import ConfigError, IsoDate, Section
 
 __all__ = [
     "ConfigError",
     "DataConfig",
+    "FAMILIES",
     "HybridConfig",
     "LSTMConfig",
     "ModelConfig",
@@ -30,18 +41,10 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
-    """Raised with one line per invalid key, each starting with the dotted key."""
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 Quantiles = tuple[float, ...]
 
 
-class TFTConfig(_Frozen):
+class TFTConfig(Section):
     """Temporal Fusion Transformer. The product brief's production range is hidden 256–512,
     heads 4–8, LSTM layers 2–4, dropout 0.1–0.3; smaller sizes are allowed for tests."""
 
@@ -58,7 +61,7 @@ class TFTConfig(_Frozen):
         return self
 
 
-class LSTMConfig(_Frozen):
+class LSTMConfig(Section):
     """LSTM baselines: `vanilla` (1 layer), `stacked` (2–4 layers), `bidirectional` (over the
     encoder window only, so it never sees past the decision time)."""
 
@@ -87,7 +90,7 @@ HYBRID_PRESETS: dict[str, dict[str, int]] = {
 }
 
 
-class HybridConfig(_Frozen):
+class HybridConfig(Section):
     """CNN-LSTM-Transformer hybrid. `preset` fills the size fields; explicit fields win."""
 
     family: Literal["hybrid"] = "hybrid"
@@ -116,15 +119,37 @@ class HybridConfig(_Frozen):
 
 
 ModelConfig = Annotated[TFTConfig | LSTMConfig | HybridConfig, Field(discriminator="family")]
+FAMILIES: dict[str, type[Section]] = {"tft": TFTConfig, "lstm": LSTMConfig, "hybrid": HybridConfig}
+
+# A folder: a TOML string or a Path.
+Folder = Annotated[Path, BeforeValidator(lambda v: Path(v) if isinstance(v, str) else v)]
 
 
-class DataConfig(_Frozen):
+def _pick_family(table: dict[str, Any]) -> dict[str, Any]:
+    """`[model]` with per-family sub-tables -> the picked family's settings (flat keys win).
+
+    The sub-tables of the families not picked are validated too, so a typo there is not
+    silent until someone switches family."""
+    flat = dict(table)
+    family = flat.pop("family", "tft")
+    subs = {name: flat.pop(name) for name in FAMILIES if isinstance(flat.get(name), dict)}
+    for name, sub in subs.items():
+        if name != family:
+            try:
+                FAMILIES[name].model_validate(sub)
+            except ValidationError as exc:
+                first = settings.format_validation_error(exc, model=FAMILIES[name])[0]
+                raise ValueError(f"model.{name}.{first}") from None
+    return {"family": family, **subs.get(family, {}), **flat}
+
+
+class DataConfig(Section):
     """What the model sees and predicts. Dates bound the training window (inclusive)."""
 
     universe: Literal["sp500_20", "indices"] = "sp500_20"
     symbols: tuple[str, ...] | None = None
-    start: dt.date = dt.date(2005, 1, 1)
-    end: dt.date = dt.date(2019, 12, 31)
+    start: IsoDate = dt.date(2005, 1, 1)
+    end: IsoDate = dt.date(2019, 12, 31)
     encoder_length: int = Field(60, ge=2, le=1024)
     horizons: tuple[int, ...] = (1, 5, 20)
     vol_target: bool = True
@@ -161,7 +186,7 @@ class DataConfig(_Frozen):
         return max(max(self.horizons), self.vol_horizon if self.vol_target else 0)
 
 
-class TrainConfig(_Frozen):
+class TrainConfig(Section):
     epochs: int = Field(50, ge=1)
     batch_size: int = Field(256, ge=1)
     lr: float = Field(1e-3, gt=0)
@@ -176,7 +201,7 @@ class TrainConfig(_Frozen):
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
-class TuneConfig(_Frozen):
+class TuneConfig(Section):
     """Optuna study. `storage` is `sqlite:///path.db`, a `postgresql://` URL, or
     `journal:path.log` (a JournalStorage file, safe for several machines on a shared disk)."""
 
@@ -207,21 +232,21 @@ class TuneConfig(_Frozen):
         return pair
 
 
-class RunConfig(_Frozen):
+class RunConfig(Section):
     model: ModelConfig = Field(default_factory=TFTConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     tune: TuneConfig = Field(default_factory=TuneConfig)
-    registry_dir: Path = Path("data/registry")
-    run_dir: Path = Path("data/runs/train")
+    registry_dir: Folder = Path("data/registry")
+    run_dir: Folder = Path("data/runs/train")
     publish: bool = True
 
     @model_validator(mode="before")
     @classmethod
-    def _default_family(cls, data: Any) -> Any:
-        # `[model]` tables that only tweak sizes mean the default family.
+    def _picked_family(cls, data: Any) -> Any:
+        # A `[model]` table without `family` means the default family (tft).
         if isinstance(data, dict) and isinstance(data.get("model"), dict):
-            data = {**data, "model": {"family": "tft", **data["model"]}}
+            data = {**data, "model": _pick_family(data["model"])}
         return data
 
 
@@ -249,32 +274,13 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def load_config(
-    path: Path | None = None, overrides: list[tuple[str, Any]] | None = None, *, prefix: str = ""
-) -> RunConfig:
-    """Read TOML (`[models]` table if present), apply dotted overrides, validate once.
+def load_config(path: Path | None = None, overrides: list[tuple[str, Any]] | None = None) -> RunConfig:
+    """Read TOML (its `[models]` table if present), apply dotted overrides, validate once.
 
-    Raises `ConfigError` whose lines each start with the offending key, prefixed by
-    `prefix` (e.g. `models.`) so that the message points into the user's file.
+    Raises `core.settings.ConfigError` whose lines each start with the offending key
+    (`models.train.lr: ...` when read from a daemon config's `[models]` table).
     """
     tree: dict[str, Any] = {}
-    if path is not None:
-        try:
-            doc = tomllib.loads(Path(path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{path}: {exc}") from exc
-        if "models" in doc:
-            tree, prefix = dict(doc["models"]), prefix or "models."
-        else:
-            tree = doc
     for key, value in overrides or []:
         _set_dotted(tree, key, value)
-    try:
-        return RunConfig.model_validate(tree)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            # Drop pydantic's union tag (e.g. 'tft') so the key reads like the TOML key.
-            loc = [str(p) for p in err["loc"] if p not in ("tft", "lstm", "hybrid")]
-            lines.append(f"{prefix}{'.'.join(loc)}: {err['msg']}")
-        raise ConfigError("\n".join(lines)) from None
+    return settings.load_config(RunConfig, path, tree, table="models")

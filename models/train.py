@@ -1,5 +1,5 @@
-"""Training entry point: `python -m models.train [flags]`, unchanged under
-`torchrun --nproc_per_node=N -m models.train [flags]` (see `models.cli` for the flags).
+"""Training: `run_training(cfg)`, what `python -m models [flags]` (`models/__main__.py`) and
+`torchrun --nproc_per_node=N -m models [flags]` run (see `models.cli` for the flags).
 
 Loads the bundled data, optionally runs the walk-forward evaluation, trains the final model
 on the whole window and, on rank 0, publishes it to the registry.
@@ -124,7 +124,5 @@ def run_training(
         shutdown_distributed()
 
 
-if __name__ == "__main__":
-    from models.cli import train_main
-
-    sys.exit(train_main(sys.argv[1:]))
+if __name__ == "__main__":  # the entry point moved: say so rather than do nothing
+    sys.exit("python -m models.train is now python -m models (same flags)")

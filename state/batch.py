@@ -6,133 +6,244 @@ module and nothing heavier, so it starts in a few dozen milliseconds.
 
 from __future__ import annotations
 
-import re
 import sqlite3
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any
+from functools import cached_property, lru_cache
+from operator import attrgetter
+from typing import Any, Literal
 
-__all__ = ["Batch", "Rows", "write_rows"]
+__all__ = [
+    "TABLES", "AdjustmentRow", "Batch", "EquityRow", "FillRow", "JobRow", "OrderRow", "PositionRow", "RiskRow",
+    "Rows", "TableSpec", "TargetRow", "write_rows",
+]
 
-# A batch as plain lists (what travels to the writer process), in ``_TABLES`` order,
-# then ``last_event_at``.
-Rows = tuple[Any, ...]
+
+# -- one row type per table: its fields are the table's columns, in order ---------------
+# (mutable: the recorder updates an open order's row in place until it is written)
+
+
+@dataclass(slots=True)
+class OrderRow:
+    order_id: str
+    run_id: str
+    ts: str  # decision time
+    symbol: str
+    side: str
+    qty: float
+    status: str  # submitted | filled | partially_filled | cancelled | rejected
+    reason: str | None
+    filled_qty: float
+    avg_fill_price: float | None
+    updated_at: str
+
+
+@dataclass(slots=True)
+class FillRow:
+    fill_id: str
+    order_id: str
+    run_id: str
+    ts: str
+    symbol: str
+    qty: float  # signed: + buy, - sell
+    price: float
+    fee: float
+    cost: float
+    bar_price: float
+
+
+@dataclass(slots=True)
+class PositionRow:
+    run_id: str
+    symbol: str
+    qty: float
+    avg_price: float
+    last_price: float
+    market_value: float
+    updated_at: str
+
+
+@dataclass(slots=True)
+class EquityRow:
+    run_id: str
+    ts: str
+    cash: float
+    equity: float
+    gross: float
+
+
+@dataclass(slots=True)
+class JobRow:
+    run_id: str
+    job: str
+    fired_at: str
+    finished_at: str
+    status: str  # ok | skipped | failed
+    detail: str | None
+    error: str | None
+
+
+@dataclass(slots=True)
+class TargetRow:
+    run_id: str
+    ts: str
+    bar_ts: str
+    symbol: str
+    weight: float
+    strategy: str
+
+
+@dataclass(slots=True)
+class RiskRow:
+    run_id: str
+    ts: str
+    bar_ts: str
+    strategy: str
+    vol: float
+    var: float
+    cvar: float
+    var_method: str
+    confidence: float
+    scale: float
+    bound: str
+    gross: float
+    limits: str  # JSON text
+    weights: str  # JSON text
+    diagnostics: str  # JSON text
+    notes: str  # JSON text
+
+
+@dataclass(slots=True)
+class AdjustmentRow:
+    run_id: str
+    ts: str
+    symbol: str
+    reason: str
+    qty_before: float
+    qty_after: float
+    avg_price: float
+    cash_change: float
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How one table is written: its name (also the ``Batch`` field holding its rows),
+    its row type (the columns) and what a conflicting row does.
+
+    ``conflict``: ``fail`` (plain insert), ``ignore`` (keep the stored row), ``replace``
+    (delete and insert), ``update`` (upsert on ``key``, setting ``update``: every column
+    outside the key unless given).
+    """
+
+    name: str
+    row: type
+    conflict: Literal["fail", "ignore", "replace", "update"] = "fail"
+    key: tuple[str, ...] = ()
+    update: tuple[str, ...] = ()
+
+    @cached_property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(self.row))
+
+    @cached_property
+    def values(self) -> Callable[[Any], tuple[Any, ...]]:
+        """A row's values in column order (a plain tuple)."""
+        return attrgetter(*self.columns)
+
+    def statement(self, rows: int) -> str:
+        """The SQL that writes ``rows`` rows at once."""
+        return _statement(self, rows)
+
+
+@lru_cache(maxsize=128)
+def _statement(spec: TableSpec, rows: int) -> str:
+    verb = {"ignore": "insert or ignore", "replace": "insert or replace"}.get(spec.conflict, "insert")
+    group = "(" + ", ".join("?" * len(spec.columns)) + ")"
+    sql = f"{verb} into {spec.name} ({', '.join(spec.columns)}) values {', '.join([group] * rows)}"
+    if spec.conflict == "update":
+        update = spec.update or tuple(c for c in spec.columns if c not in spec.key)
+        sql += f" on conflict({', '.join(spec.key)}) do update set " + ", ".join(f"{c} = excluded.{c}" for c in update)
+    return sql
+
+
+# In write order: an order before its fills (foreign key).
+TABLES = (
+    TableSpec(
+        "orders", OrderRow, "update", key=("order_id",),
+        update=("status", "reason", "filled_qty", "avg_fill_price", "updated_at"),
+    ),
+    TableSpec("fills", FillRow, "ignore"),
+    TableSpec("positions", PositionRow, "update", key=("run_id", "symbol")),
+    TableSpec("equity", EquityRow, "update", key=("run_id", "ts")),
+    TableSpec("jobs", JobRow),
+    TableSpec("targets", TargetRow, "replace"),
+    TableSpec("risk", RiskRow, "replace"),
+    TableSpec("adjustments", AdjustmentRow),
+)
+
+# A batch as plain data (what travels to the writer process): rows by table name, as
+# plain tuples in column order, and ``last_event_at``.
+Rows = tuple[dict[str, list[tuple[Any, ...]]], str | None]
 
 
 @dataclass
 class Batch:
     """Rows that one event (or, in backtests, a run of whole cascades) changes.
 
-    ``orders`` and ``positions`` are keyed upserts: later values for the same key win.
-    Rows are tuples or lists (the recorder keeps an open order's row as one list and
-    updates it in place); they are read only when the batch is written.
+    One field per table in ``TABLES``, named like it. ``orders``, ``positions`` and
+    ``equity`` are keyed upserts: later rows for the same key win.
     """
 
-    orders: dict[str, Sequence[Any]] = field(default_factory=dict)
-    fills: list[tuple[Any, ...]] = field(default_factory=list)
-    positions: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    equity: dict[str, tuple[Any, ...]] = field(default_factory=dict)
-    jobs: list[tuple[Any, ...]] = field(default_factory=list)
-    targets: list[tuple[Any, ...]] = field(default_factory=list)
-    risk: list[tuple[Any, ...]] = field(default_factory=list)
-    adjustments: list[tuple[Any, ...]] = field(default_factory=list)
+    orders: dict[str, OrderRow] = field(default_factory=dict)
+    fills: list[FillRow] = field(default_factory=list)
+    positions: dict[str, PositionRow] = field(default_factory=dict)
+    equity: dict[str, EquityRow] = field(default_factory=dict)
+    jobs: list[JobRow] = field(default_factory=list)
+    targets: list[TargetRow] = field(default_factory=list)
+    risk: list[RiskRow] = field(default_factory=list)
+    adjustments: list[AdjustmentRow] = field(default_factory=list)
     last_event_at: str | None = None
 
     def rows(self) -> Rows:
-        """The batch as plain lists, in the order ``write_rows`` expects."""
-        return (
-            list(self.orders.values()), self.fills, list(self.positions.values()), list(self.equity.values()),
-            self.jobs, self.targets, self.risk, self.adjustments, self.last_event_at,
-        )
+        """The batch as plain data, as ``write_rows`` expects it."""
+        tables: dict[str, list[tuple[Any, ...]]] = {}
+        for spec in TABLES:
+            rows = getattr(self, spec.name)
+            if rows:
+                tables[spec.name] = list(map(spec.values, rows.values() if isinstance(rows, dict) else rows))
+        return tables, self.last_event_at
 
     def __bool__(self) -> bool:
-        return bool(
-            self.orders or self.fills or self.positions or self.equity or self.jobs or self.targets or self.risk
-            or self.adjustments
-        )
-
-
-_ORDER_UPSERT = """
-insert into orders (order_id, run_id, ts, symbol, side, qty, status, reason, filled_qty,
-                    avg_fill_price, updated_at)
-values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-on conflict(order_id) do update set
-    status = excluded.status, reason = excluded.reason, filled_qty = excluded.filled_qty,
-    avg_fill_price = excluded.avg_fill_price, updated_at = excluded.updated_at
-"""
-_FILL_INSERT = """
-insert or ignore into fills (fill_id, order_id, run_id, ts, symbol, qty, price, fee, cost, bar_price)
-values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-_POSITION_UPSERT = """
-insert into positions (run_id, symbol, qty, avg_price, last_price, market_value, updated_at)
-values (?, ?, ?, ?, ?, ?, ?)
-on conflict(run_id, symbol) do update set
-    qty = excluded.qty, avg_price = excluded.avg_price, last_price = excluded.last_price,
-    market_value = excluded.market_value, updated_at = excluded.updated_at
-"""
-_EQUITY_UPSERT = """
-insert into equity (run_id, ts, cash, equity, gross) values (?, ?, ?, ?, ?)
-on conflict(run_id, ts) do update set cash = excluded.cash, equity = excluded.equity,
-    gross = excluded.gross
-"""
-_JOB_INSERT = """
-insert into jobs (run_id, job, fired_at, finished_at, status, detail, error)
-values (?, ?, ?, ?, ?, ?, ?)
-"""
-_TARGET_UPSERT = """
-insert or replace into targets (run_id, ts, bar_ts, symbol, weight, strategy)
-values (?, ?, ?, ?, ?, ?)
-"""
-
-_ADJUSTMENT_INSERT = """
-insert into adjustments (run_id, ts, symbol, reason, qty_before, qty_after, avg_price, cash_change)
-values (?, ?, ?, ?, ?, ?, ?, ?)
-"""
-_RISK_UPSERT = """
-insert or replace into risk (run_id, ts, bar_ts, strategy, vol, var, cvar, var_method, confidence,
-                             scale, bound, gross, limits, weights, diagnostics, notes)
-values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
+        return any(getattr(self, spec.name) for spec in TABLES)
 
 
 _CHUNK = 400  # rows per statement: well under SQLite's 32,766 bound parameters
 
 
-@lru_cache(maxsize=64)
-def _multi_row(sql: str, rows: int) -> str:
-    """``sql`` (one ``values (?, ...)`` group) rewritten to insert ``rows`` rows at once."""
-    head, group, tail = re.match(r"(?s)(.*?values\s*)(\([?,\s]*\))(.*)", sql).groups()  # type: ignore[union-attr]
-    return head + ", ".join([group] * rows) + tail
-
-
-def _insert_all(conn: sqlite3.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+def _insert_all(conn: sqlite3.Connection, spec: TableSpec, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert ``rows`` with multi-row statements: about a third cheaper than executemany."""
     full = len(rows) - len(rows) % _CHUNK
     for start in range(0, full, _CHUNK):
         chunk = rows[start : start + _CHUNK]
-        conn.execute(_multi_row(sql, _CHUNK), [value for row in chunk for value in row])
+        conn.execute(spec.statement(_CHUNK), [value for row in chunk for value in row])
     rest = rows[full:]
     if rest:
-        conn.execute(_multi_row(sql, len(rest)), [value for row in rest for value in row])
-
-
-_TABLES = (_ORDER_UPSERT, _FILL_INSERT, _POSITION_UPSERT, _EQUITY_UPSERT, _JOB_INSERT, _TARGET_UPSERT,
-           _RISK_UPSERT, _ADJUSTMENT_INSERT)
+        conn.execute(spec.statement(len(rest)), [value for row in rest for value in row])
 
 
 def write_rows(conn: sqlite3.Connection, run_id: str, rows: Rows) -> None:
     """Write one batch (``Batch.rows()``) in one ``BEGIN IMMEDIATE`` transaction."""
+    tables, last_event_at = rows
     conn.execute("begin immediate")
     try:
-        for sql, table_rows in zip(_TABLES, rows[:-1], strict=True):
+        for spec in TABLES:
+            table_rows = tables.get(spec.name)
             if table_rows:
-                _insert_all(conn, sql, table_rows)
+                _insert_all(conn, spec, table_rows)
         conn.execute(
             "update runs set last_event_at = coalesce(?, last_event_at), heartbeat_at = ? where run_id = ?",
-            (rows[-1], datetime.now(UTC).isoformat(), run_id),
+            (last_event_at, datetime.now(UTC).isoformat(), run_id),
         )
     except BaseException:
         conn.execute("rollback")

@@ -15,6 +15,11 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
 
 
 def _v1_core(db: Database) -> None:
+    """The first schema: runs, orders, fills, positions, equity, jobs, targets and the views.
+
+    Long because it is declarative (one table definition after another) and a released
+    step, which is never edited: later changes are new migrations.
+    """
     db["runs"].create(
         {
             "run_id": str,

@@ -10,7 +10,10 @@ by a background process (``state.writer``) while the replay goes on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from core.bus import EventBus
@@ -28,23 +31,31 @@ from core.events import (
     RiskAssessed,
     TargetWeightsSet,
 )
-from state.store import Batch, Store, iso
+from core.positions import PendingOrder, Position
+from state.batch import AdjustmentRow, EquityRow, FillRow, JobRow, OrderRow, PositionRow, RiskRow, TargetRow
+from state.store import Batch, Store
 from state.writer import ProcessWriter
 
 __all__ = ["Recorder"]
 
-# Positions in an orders row (same order as the table's columns).
-_STATUS, _REASON, _FILLED, _AVG, _UPDATED = 6, 7, 8, 9, 10
 
-
+@dataclass(slots=True)
 class _OpenOrder:
-    """An order the recorder still expects fills or a cancel for."""
+    """An order the recorder still expects fills or a cancel for: its ``orders`` row,
+    updated in place (a batch holding it writes it as it is at the flush)."""
 
-    __slots__ = ("notional", "row")
+    row: OrderRow
+    notional: float = 0.0  # sum of |qty| x price over its fills
 
-    def __init__(self, row: list[Any]) -> None:
-        self.row = row
-        self.notional = 0.0
+
+def _json(value: object) -> str:
+    """JSON text of an assessment field; numpy numbers as floats, non-finite as null."""
+    return json.dumps(value, default=_plain)
+
+
+def _plain(value: Any) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 class Recorder:
@@ -60,13 +71,14 @@ class Recorder:
         writer: ProcessWriter | None = None,
     ) -> None:
         self._store = store
+        self._iso = store.times.text
         self._writer = writer  # backtests: batches go to a background process
         self._clock = clock
         self._run_id = run_id
         self._autocommit = autocommit
         self._batch = Batch()
         self._open_orders: dict[str, _OpenOrder] = {}
-        self._held: dict[str, tuple[float, float]] = {}  # symbol -> (qty, avg_price)
+        self._held: dict[str, Position] = {}  # as the broker last reported them
         self._last_mark: PortfolioMarked | None = None
 
     def attach(self, bus: EventBus) -> None:
@@ -95,89 +107,111 @@ class Recorder:
 
         return record_and_commit
 
-    def restore(self, pending: tuple[dict[str, Any], ...], positions: dict[str, float], avg: dict[str, float]) -> None:
+    def restore(self, pending: tuple[PendingOrder, ...], positions: Mapping[str, float], avg: Mapping[str, float]) -> None:
         """After a restart: orders still open and positions held, as the store had them."""
-        for row in pending:
-            self._open_orders[row["order_id"]] = _OpenOrder(
-                [row["order_id"], self._run_id, row["ts"], row["symbol"], row["side"], row["qty"],
-                 "submitted", None, row["filled_qty"], None, row["ts"]]
+        for order in pending:
+            ts = self._iso(order.decision_ts)
+            self._open_orders[order.order_id] = _OpenOrder(
+                OrderRow(
+                    order_id=order.order_id, run_id=self._run_id, ts=ts, symbol=order.symbol, side=order.side,
+                    qty=order.qty, status="submitted", reason=None, filled_qty=order.filled_qty, avg_fill_price=None,
+                    updated_at=ts,
+                )
             )
-        self._held = {s: (q, avg.get(s, 0.0)) for s, q in positions.items()}
+        self._held = {s: Position(q, avg.get(s, 0.0)) for s, q in positions.items()}
 
     # -- handlers ------------------------------------------------------------------------
 
     def _on_submitted(self, e: OrderSubmitted) -> None:
-        ts = iso(e.decision_ts)
-        order = _OpenOrder([e.order_id, self._run_id, ts, e.symbol, e.side, e.qty, "submitted", None, 0.0, None, iso(e.ts)])
-        self._open_orders[e.order_id] = order
-        self._batch.orders[e.order_id] = order.row  # the live row: serialised at flush
+        row = OrderRow(
+            order_id=e.order_id, run_id=self._run_id, ts=self._iso(e.decision_ts), symbol=e.symbol, side=e.side,
+            qty=e.qty, status="submitted", reason=None, filled_qty=0.0, avg_fill_price=None, updated_at=self._iso(e.ts),
+        )
+        self._open_orders[e.order_id] = _OpenOrder(row)
+        self._batch.orders[e.order_id] = row
 
     def _on_filled(self, e: OrderFilled) -> None:
-        ts = iso(e.ts)
+        ts = self._iso(e.ts)
         self._batch.fills.append(
-            (e.fill_id, e.order_id, self._run_id, ts, e.symbol, e.qty, e.price, e.fee, e.cost, e.bar_price)
+            FillRow(
+                fill_id=e.fill_id, order_id=e.order_id, run_id=self._run_id, ts=ts, symbol=e.symbol, qty=e.qty,
+                price=e.price, fee=e.fee, cost=e.cost, bar_price=e.bar_price,
+            )
         )
         order = self._open_orders.get(e.order_id)
         if order is not None:
             row = order.row
-            row[_FILLED] += abs(e.qty)
+            row.filled_qty += abs(e.qty)
             order.notional += abs(e.qty) * e.price
-            row[_AVG] = order.notional / row[_FILLED]
-            row[_UPDATED] = ts
+            row.avg_fill_price = order.notional / row.filled_qty
+            row.updated_at = ts
             if e.remaining <= 0:
-                row[_STATUS] = "filled"
+                row.status = "filled"
                 del self._open_orders[e.order_id]
             self._batch.orders[e.order_id] = row
-        self._held[e.symbol] = (e.position, e.avg_price)
-        mv = e.position * e.bar_price
-        self._batch.positions[e.symbol] = (self._run_id, e.symbol, e.position, e.avg_price, e.bar_price, mv, ts)
+        self._held[e.symbol] = Position(e.position, e.avg_price)
+        self._batch.positions[e.symbol] = self._position_row(e.symbol, e.bar_price, ts)
+
+    def _position_row(self, symbol: str, price: float, ts: str) -> PositionRow:
+        held = self._held[symbol]
+        return PositionRow(
+            run_id=self._run_id, symbol=symbol, qty=held.qty, avg_price=held.avg_price, last_price=price,
+            market_value=held.qty * price, updated_at=ts,
+        )
 
     def _close_order(self, order_id: str, status: str, reason: str, ts: str) -> bool:
         order = self._open_orders.pop(order_id, None)
         if order is None:
             return False
         row = order.row
-        if status == "cancelled" and row[_FILLED] > 0:
+        if status == "cancelled" and row.filled_qty > 0:
             status = "partially_filled"
-        row[_STATUS], row[_REASON], row[_UPDATED] = status, reason, ts
+        row.status, row.reason, row.updated_at = status, reason, ts
         self._batch.orders[order_id] = row
         return True
 
     def _on_rejected(self, e: OrderRejected) -> None:
-        ts = iso(e.ts)
+        ts = self._iso(e.ts)
         if not self._close_order(e.order_id, "rejected", e.reason, ts):
             # Refused before it was ever submitted (no price at decision time).
-            self._batch.orders[e.order_id] = (
-                e.order_id, self._run_id, iso(e.decision_ts), e.symbol, e.side, e.qty,
-                "rejected", e.reason, 0.0, None, ts,
+            self._batch.orders[e.order_id] = OrderRow(
+                order_id=e.order_id, run_id=self._run_id, ts=self._iso(e.decision_ts), symbol=e.symbol, side=e.side,
+                qty=e.qty, status="rejected", reason=e.reason, filled_qty=0.0, avg_fill_price=None, updated_at=ts,
             )
 
     def _on_cancelled(self, e: OrderCancelled) -> None:
-        self._close_order(e.order_id, "cancelled", e.reason, iso(e.ts))
+        self._close_order(e.order_id, "cancelled", e.reason, self._iso(e.ts))
 
     def _on_marked(self, e: PortfolioMarked) -> None:
-        ts = iso(e.ts)
-        self._batch.equity[ts] = (self._run_id, ts, e.cash, e.equity, e.gross)
+        ts = self._iso(e.ts)
+        self._batch.equity[ts] = EquityRow(run_id=self._run_id, ts=ts, cash=e.cash, equity=e.equity, gross=e.gross)
         self._last_mark = e  # positions' prices are written from the last mark at flush
 
     def _on_targets(self, e: TargetWeightsSet) -> None:
-        ts, bar_ts = iso(e.ts), iso(e.bar_ts)
+        ts, bar_ts, run_id, strategy = self._iso(e.ts), self._iso(e.bar_ts), self._run_id, e.strategy
         self._batch.targets.extend(
-            (self._run_id, ts, bar_ts, s, float(w), e.strategy) for s, w in zip(e.symbols, e.weights, strict=True)
+            TargetRow(run_id=run_id, ts=ts, bar_ts=bar_ts, symbol=s, weight=w, strategy=strategy)
+            for s, w in zip(e.symbols, e.weights.tolist(), strict=True)
         )
 
     def _on_adjusted(self, e: PositionAdjusted) -> None:
-        ts = iso(e.ts)
         self._batch.adjustments.append(
-            (self._run_id, ts, e.symbol, e.reason, e.qty_before, e.qty_after, e.avg_price, e.cash_change)
+            AdjustmentRow(
+                run_id=self._run_id, ts=self._iso(e.ts), symbol=e.symbol, reason=e.reason, qty_before=e.qty_before,
+                qty_after=e.qty_after, avg_price=e.avg_price, cash_change=e.cash_change,
+            )
         )
-        self._held[e.symbol] = (e.qty_after, e.avg_price)
+        self._held[e.symbol] = Position(e.qty_after, e.avg_price)
 
     def _on_risk(self, e: RiskAssessed) -> None:
+        a = e.assessment
         self._batch.risk.append(
-            (
-                self._run_id, iso(e.ts), iso(e.bar_ts), e.strategy, e.vol, e.var, e.cvar, e.var_method,
-                e.confidence, e.scale, e.bound, e.gross, e.limits, e.weights, e.diagnostics, e.notes,
+            RiskRow(
+                run_id=self._run_id, ts=self._iso(e.ts), bar_ts=self._iso(e.bar_ts), strategy=e.strategy, vol=a.vol,
+                var=a.var, cvar=a.cvar, var_method=a.var_method, confidence=a.confidence, scale=a.scale,
+                bound=a.bound, gross=a.gross, limits=_json(a.limits),
+                weights=_json({s: round(w, 10) for s, w in a.weights.items()}),
+                diagnostics=_json(a.diagnostics), notes=_json(list(a.notes)),
             )
         )
 
@@ -186,7 +220,12 @@ class Recorder:
             status, detail, error = ("skipped" if e.skipped else "ok"), e.detail, None
         else:
             status, detail, error = "failed", None, e.error
-        self._batch.jobs.append((self._run_id, e.job, iso(e.fired_at), iso(e.ts), status, detail, error))
+        self._batch.jobs.append(
+            JobRow(
+                run_id=self._run_id, job=e.job, fired_at=self._iso(e.fired_at), finished_at=self._iso(e.ts),
+                status=status, detail=detail, error=error,
+            )
+        )
 
     # -- commits -------------------------------------------------------------------------
 
@@ -195,16 +234,16 @@ class Recorder:
         batch = self._batch
         mark = self._last_mark
         if mark is not None:
-            ts = iso(mark.ts)
+            ts = self._iso(mark.ts)
             prices = dict(zip(mark.symbols, mark.prices.tolist(), strict=True))
-            for symbol, (qty, avg) in self._held.items():
+            for symbol in self._held:
                 price = prices.get(symbol)
                 if price is not None:
-                    batch.positions[symbol] = (self._run_id, symbol, qty, avg, price, qty * price, ts)
+                    batch.positions[symbol] = self._position_row(symbol, price, ts)
             self._last_mark = None
         if not batch:
             return
-        batch.last_event_at = iso(self._clock.now())
+        batch.last_event_at = self._iso(self._clock.now())
         (self._writer or self._store).write(self._run_id, batch)
         self._batch = Batch()
 

@@ -25,44 +25,49 @@ from typing import Any
 import numpy as np
 from sqlite_utils import Database
 
+from core.positions import PendingOrder, Position
 from state.batch import Batch, write_rows
 from state.migrations import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["Batch", "Ledger", "RunInfo", "SchemaError", "Store", "iso", "learn_iso"]
+__all__ = ["Batch", "IsoTimes", "Ledger", "RunInfo", "SchemaError", "Store", "iso"]
 
 
 class SchemaError(RuntimeError):
     """The database was written by a newer tradingd (or is not a tradingd database)."""
 
 
-_KNOWN_ISO: dict[datetime, str] = {}  # pre-formatted by ``learn_iso`` (bundled bar times)
-
-
+@lru_cache(maxsize=8192)  # the same instants recur (an event's ts, its job, its mark)
 def iso(value: datetime) -> str:
     """Canonical text form of a time in the store: ``value.astimezone(UTC).isoformat()``."""
-    text = _KNOWN_ISO.get(value)
-    return text if text is not None else _iso(value)
-
-
-@lru_cache(maxsize=8192)  # the same instants recur (an event's ts, its job, its mark)
-def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
-def learn_iso(times: Sequence[datetime]) -> None:
-    """Format many aware times at once (vectorised), so ``iso`` finds them ready.
+class IsoTimes:
+    """``iso`` with a table of times formatted ahead (a store's ``times``).
 
-    For the bundled histories: a backtest writes each bar time several times, and
-    formatting them one by one was a visible share of a replay. Times with
-    microseconds are left to ``iso``'s own path.
+    A backtest writes each bar time several times, and formatting them one by one was a
+    visible share of a replay: ``learn`` formats a whole history at once (vectorised),
+    and ``text`` finds them ready.
     """
-    if not times or (times[0] in _KNOWN_ISO and times[-1] in _KNOWN_ISO):
-        return  # nothing to do, or this history was learned by an earlier run
-    epoch_us = np.fromiter((round(t.timestamp() * 1e6) for t in times), dtype=np.int64, count=len(times))
-    if (epoch_us % 1_000_000).any():
-        return
-    texts = np.datetime_as_string(epoch_us.astype("datetime64[us]").astype("datetime64[s]"), unit="s")
-    _KNOWN_ISO.update(zip(times, (f"{t}+00:00" for t in texts.tolist()), strict=True))
+
+    def __init__(self) -> None:
+        self._known: dict[datetime, str] = {}
+
+    def text(self, value: datetime) -> str:
+        """``iso(value)``."""
+        text = self._known.get(value)
+        return text if text is not None else iso(value)
+
+    def learn(self, times: Sequence[datetime]) -> None:
+        """Format many aware times at once. Times with microseconds are left to ``iso``."""
+        known = self._known
+        if not times or (times[0] in known and times[-1] in known):
+            return  # nothing to do, or this history was learned already
+        epoch_us = np.fromiter((round(t.timestamp() * 1e6) for t in times), dtype=np.int64, count=len(times))
+        if (epoch_us % 1_000_000).any():
+            return
+        texts = np.datetime_as_string(epoch_us.astype("datetime64[us]").astype("datetime64[s]"), unit="s")
+        known.update(zip(times, (f"{t}+00:00" for t in texts.tolist()), strict=True))
 
 
 def parse_iso(value: str) -> datetime:
@@ -82,13 +87,14 @@ class RunInfo:
 
 @dataclass(frozen=True)
 class Ledger:
-    """A run's trading state rebuilt from its fills (the ledger) and orders."""
+    """A run's trading state rebuilt from its fills (the ledger) and orders: holdings
+    through ``core.positions.Position``, exactly as the broker booked them."""
 
     cash: float
     positions: dict[str, float]
     avg_prices: dict[str, float]
     order_ids: frozenset[str]
-    pending: tuple[dict[str, Any], ...]
+    pending: tuple[PendingOrder, ...]
     last_mark_ts: datetime | None
     last_target_bar_ts: datetime | None
 
@@ -100,6 +106,7 @@ class Store:
         self.conn = conn
         self.db = Database(conn)
         self.path = path
+        self.times = IsoTimes()  # how this store's writers format times
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -272,35 +279,27 @@ class Store:
         """Rebuild cash and positions from the run's fills and adjustments (splits,
         dividends) in time order; list its unfilled orders."""
         cash = start_cash
-        qty: dict[str, float] = {}
-        avg: dict[str, float] = {}
+        held: dict[str, Position] = {}
         entries = self.conn.execute(
-            """select ts, 1 as kind, symbol, qty, price, fee, null, null from fills where run_id = ?
+            """select ts, 1 as kind, symbol, qty, price, fee, null from fills where run_id = ?
                union all
-               select ts, 0, symbol, qty_after, null, cash_change, avg_price, null from adjustments where run_id = ?
+               select ts, 0, symbol, qty_after, null, cash_change, avg_price from adjustments where run_id = ?
                order by 1, 2""",
             (run_id, run_id),
         )
-        for _, kind, symbol, q, price, fee, adjusted_avg, _ in entries:
-            if kind == 0:  # an adjustment: the shares after it, and the cash it paid
-                qty[symbol] = q
-                avg[symbol] = adjusted_avg
+        for _, kind, symbol, qty, price, fee, adjusted_avg in entries:
+            if kind == 0:  # an adjustment, as the broker booked it: the holding after it, the cash it paid
+                held[symbol] = Position(qty, adjusted_avg)
                 cash += fee
                 continue
-            cash -= q * price + fee
-            held = qty.get(symbol, 0.0)
-            new = held + q
-            if q > 0:
-                avg[symbol] = (held * avg.get(symbol, 0.0) + q * price) / new if new else 0.0
-            elif abs(new) < 1e-12:
-                avg[symbol] = 0.0
-            qty[symbol] = new
+            cash -= qty * price + fee
+            held[symbol] = held.get(symbol, Position()).apply_fill(qty, price)
         order_ids = frozenset(
             r[0] for r in self.conn.execute("select order_id from orders where run_id = ?", (run_id,))
         )
         pending = tuple(
-            dict(zip(("order_id", "ts", "symbol", "side", "qty", "filled_qty"), row, strict=True))
-            for row in self.conn.execute(
+            PendingOrder(order_id, parse_iso(ts), symbol, side, qty, filled)
+            for order_id, ts, symbol, side, qty, filled in self.conn.execute(
                 """select order_id, ts, symbol, side, qty, coalesce(filled_qty, 0) from orders
                    where run_id = ? and status = 'submitted' order by rowid""",
                 (run_id,),
@@ -312,8 +311,8 @@ class Store:
         ).fetchone() or (None,)
         return Ledger(
             cash=cash,
-            positions={s: q for s, q in qty.items() if abs(q) > 1e-12},
-            avg_prices=avg,
+            positions={s: p.qty for s, p in held.items() if p.qty != 0},
+            avg_prices={s: p.avg_price for s, p in held.items()},
             order_ids=order_ids,
             pending=pending,
             last_mark_ts=parse_iso(mark) if mark else None,

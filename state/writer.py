@@ -17,9 +17,10 @@ Guarantees:
   exits.
 
 Frames on the child's stdin are an 8-byte little-endian length, then that many bytes
-of ``marshal`` data (rows are plain tuples of str, float and None; parent and child are
-the same interpreter): ``("rows", Batch.rows())`` or ``("sync", n)``. The child
-answers each sync with one line ``synced n`` on stdout.
+of ``marshal`` data (rows by table name as plain tuples of str, float and None, see
+``state.batch.TABLES``; parent and child are the same interpreter):
+``("rows", Batch.rows())`` or ``("sync", n)``. The child answers each sync with one line
+``synced n`` on stdout.
 The live daemon does not use this: it commits every event before handling the next.
 """
 

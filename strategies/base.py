@@ -1,4 +1,4 @@
-"""The strategy interface and the two built-in allocators.
+"""The strategy interface and the two built-in allocators (``strategies.factory`` picks one).
 
 A strategy is plain synchronous code: it reads a ``MarketView`` (the point-in-time data
 the clock allows) and returns target weights (fractions of equity per symbol). It
@@ -14,11 +14,10 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from core.events import BarsClosed
-from strategies.config import StrategyConfig
+from core.events import BarsClosed, RiskAssessment
 from strategies.view import MarketView
 
-__all__ = ["HRP", "InverseVol", "Strategy", "Weights", "build_strategy"]
+__all__ = ["HRP", "InverseVol", "Strategy", "Weights"]
 
 Weights = Mapping[str, float] | pd.Series
 
@@ -36,8 +35,8 @@ class Strategy:
         """Target fractions of equity by symbol; ``None`` means "no change now"."""
         raise NotImplementedError
 
-    def last_assessment(self) -> dict[str, object] | None:
-        """Risk numbers behind the last target (``RiskAssessed`` fields), if the strategy has any."""
+    def last_assessment(self) -> RiskAssessment | None:
+        """Risk numbers behind the last target, if the strategy has any."""
         return None
 
     def close(self) -> None:
@@ -97,18 +96,3 @@ class HRP(Strategy):
             return {str(usable[0]): 1.0}
         weights = HRPOpt(returns=returns[usable]).optimize(linkage_method=self.linkage)
         return {str(s): float(w) for s, w in weights.items()}
-
-
-def build_strategy(config: StrategyConfig, allocation=None, risk=None) -> Strategy:  # noqa: ANN001
-    """The strategy named by ``strategy.name``, with its tables' parameters."""
-    if config.name == "portfolio":
-        from strategies.allocation.config import AllocationConfig
-        from strategies.managed import ManagedPortfolio
-        from strategies.risk.config import RiskConfig
-
-        return ManagedPortfolio(allocation or AllocationConfig(), risk or RiskConfig())
-    if config.name == "inverse_vol":
-        return InverseVol(config.inverse_vol.lookback, config.inverse_vol.vol_floor)
-    if config.name == "hrp":
-        return HRP(config.hrp.lookback, config.hrp.linkage)
-    raise ValueError(f"strategy.name: unknown strategy {config.name!r}")

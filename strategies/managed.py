@@ -9,12 +9,9 @@ looks as it does. Without a model the tilt is neutral: the strategy needs none.
 
 from __future__ import annotations
 
-import json
-import math
-from typing import Any
-
 import pandas as pd
 
+from core.events import RiskAssessment
 from strategies.allocation.config import AllocationConfig
 from strategies.base import Strategy, Weights
 from strategies.portfolio import Decision, PortfolioConstructor
@@ -23,10 +20,6 @@ from strategies.risk.config import RiskConfig
 from strategies.view import MarketView
 
 __all__ = ["ManagedPortfolio"]
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None
 
 
 class ManagedPortfolio(Strategy):
@@ -51,38 +44,36 @@ class ManagedPortfolio(Strategy):
         self._decision = decision
         return decision.weights
 
-    def last_assessment(self) -> dict[str, Any] | None:
+    def last_assessment(self) -> RiskAssessment | None:
         decision, self._decision = self._decision, None
         if decision is None:
             return None
         risk = self.config.risk
         diagnostics = decision.diagnostics.astype(object).where(decision.diagnostics.notna(), None)
-        return {
-            "vol": decision.vol,
-            "var": decision.var,
-            "cvar": decision.cvar,
-            "var_method": risk.var.method,
-            "confidence": risk.var.confidence,
-            "scale": decision.scale,
-            "bound": decision.bound,
-            "gross": float(decision.weights.sum()),
-            "limits": json.dumps(
-                {
-                    "target_vol": risk.target_vol,
-                    "max_var": risk.max_var,
-                    "max_cvar": risk.max_cvar,
-                    "max_gross": risk.max_gross,
-                    "max_weight": risk.max_weight,
-                    "min_trade": risk.min_trade,
-                    "rebalance_band": risk.rebalance_band,
-                    "allocation": self.config.allocation.method,
-                    "garch": f"{risk.garch.flavour}/{risk.garch.distribution}",
-                }
-            ),
-            "weights": json.dumps({s: round(float(w), 10) for s, w in decision.weights.items()}),
-            "diagnostics": json.dumps(diagnostics.to_dict(orient="index"), default=_finite),
-            "notes": json.dumps([str(n) for n in decision.notes]),
-        }
+        return RiskAssessment(
+            vol=decision.vol,
+            var=decision.var,
+            cvar=decision.cvar,
+            var_method=risk.var.method,
+            confidence=risk.var.confidence,
+            scale=decision.scale,
+            bound=decision.bound,
+            gross=float(decision.weights.sum()),
+            limits={
+                "target_vol": risk.target_vol,
+                "max_var": risk.max_var,
+                "max_cvar": risk.max_cvar,
+                "max_gross": risk.max_gross,
+                "max_weight": risk.max_weight,
+                "min_trade": risk.min_trade,
+                "rebalance_band": risk.rebalance_band,
+                "allocation": self.config.allocation.method,
+                "garch": f"{risk.garch.flavour}/{risk.garch.distribution}",
+            },
+            weights={str(s): float(w) for s, w in decision.weights.items()},
+            diagnostics=diagnostics.to_dict(orient="index"),
+            notes=tuple(str(n) for n in decision.notes),
+        )
 
     def close(self) -> None:
         self.constructor.close()

@@ -7,13 +7,13 @@ stages, decides fallbacks, and logs what it replaced or left out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Self
 
 import numpy as np
 import pandas as pd
 import structlog
 
+from core.events import Bound
 from strategies.allocation import (
     HRPAllocator,
     MeanVarianceAllocator,
@@ -22,11 +22,13 @@ from strategies.allocation import (
     forecast_tilt,
     screen_returns,
 )
+from strategies.decision import Book, Decision, Note
 from strategies.portfolio_config import PortfolioConfig
 from strategies.risk import (
     GarchVolatility,
     Limits,
     RiskModel,
+    VolatilityForecast,
     apply_trade_filters,
     build_risk_model,
     cap_weights,
@@ -34,74 +36,9 @@ from strategies.risk import (
     scale_to_limits,
     violations,
 )
+from strategies.view import LookAheadError
 
-__all__ = ["Decision", "LookAheadError", "Note", "PortfolioConstructor"]
-
-
-class LookAheadError(ValueError):
-    """The inputs contain data from after the decision time."""
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    """Something a person should see in the log: an exclusion, a replaced estimate."""
-
-    event: str
-    symbol: str | None
-    detail: str
-
-    def __str__(self) -> str:
-        who = f" {self.symbol}" if self.symbol is not None else ""
-        return f"{self.event}{who}: {self.detail}"
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """Target book for one rebalance and why it looks that way.
-
-    weights: final weights per symbol (every input column and every held symbol), >= 0.
-    vol: annualised forecast vol of `weights`; var / cvar: one-day loss fractions.
-    scale: exposure multiplier the limits applied; bound: the limit that set it, or "none".
-    diagnostics: one row per symbol with base_weight, tilt, target_weight, weight,
-    garch_vol (annualised), vol_source, fallback and excluded (reasons, "" if none).
-    """
-
-    as_of: pd.Timestamp
-    weights: pd.Series
-    vol: float
-    var: float
-    cvar: float
-    scale: float
-    bound: str
-    diagnostics: pd.DataFrame
-    notes: tuple[Note, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Book:
-    """Symbols at play and what is held.
-
-    universe: input columns then any other held symbol; kept: the investable subset.
-    held: (U,) current weights, 0 where not held or invalid; forced: (U,) bool, entries that
-    must trade to target whatever the trade filters say (outside `kept`, or held invalid);
-    kept_mask: (U,) bool, `kept` within `universe` (same order).
-    """
-
-    universe: list[str]
-    kept: list[str]
-    held: pd.Series
-    forced: np.ndarray
-    kept_mask: np.ndarray
-
-    @classmethod
-    def of(cls, columns: pd.Index, current: pd.Series, kept: list[str]) -> _Book:
-        universe = list(dict.fromkeys([*columns, *current.index]))
-        raw = pd.to_numeric(current, errors="coerce").groupby(level=0).last().reindex(universe)
-        values = raw.to_numpy(dtype=float)
-        held_invalid = raw.index.isin(current.index) & ~(np.isfinite(values) & (values >= 0))
-        held = pd.Series(np.where(held_invalid | np.isnan(values), 0.0, values), index=universe)
-        kept_mask = np.asarray(held.index.isin(kept))
-        return cls(universe, kept, held, ~kept_mask | held_invalid, kept_mask)
+__all__ = ["Decision", "LookAheadError", "Note", "PortfolioConstructor"]  # re-exported
 
 
 class PortfolioConstructor:
@@ -150,6 +87,39 @@ class PortfolioConstructor:
         as_of = pd.Timestamp(as_of)
         notes: list[Note] = []
         self._check_inputs(returns, as_of, notes)
+        cleaned, screened = self._screen(returns, notes)
+        book = Book.of(returns.columns, current_weights, screened.symbols)
+        diag = _empty_diagnostics(book, screened)
+        if not book.kept:
+            notes.append(Note("no_investable_assets", None, "every asset was excluded"))
+            target = pd.Series(0.0, index=book.universe)
+            return self._finish(as_of, book, target, None, 1.0, "none", diag, notes)
+
+        alloc, risk = self.config.allocation, self.config.risk
+        base = self._allocate(screened, book.held, notes)
+        tilt = forecast_tilt(
+            base,
+            forecasts if alloc.method == "hrp" else None,
+            strength=alloc.tilt.strength,
+            cap=alloc.tilt.cap,
+        )
+        if forecasts is not None:
+            notes += [Note("tilt_neutral", s, why) for s, why in tilt.neutral.items()]
+        capped = cap_weights(tilt.weights.to_numpy(), risk.max_weight)
+        model, vols = self._risk_model(cleaned, screened, book, capped, diag, notes)
+        scaled = scale_to_limits(capped, model, self.limits)
+        diag["base_weight"] = base.reindex(book.universe)
+        diag["tilt"] = tilt.multipliers.reindex(book.universe)
+        diag["garch_vol"] = (vols.vol * np.sqrt(risk.periods_per_year)).reindex(book.universe)
+        diag["vol_source"] = vols.source.reindex(book.universe).fillna("")
+        diag["fallback"] = pd.Series(vols.fallback, dtype=object).reindex(book.universe).fillna("")
+        target = pd.Series(scaled.weights, index=book.kept).reindex(book.universe, fill_value=0.0)
+        return self._finish(as_of, book, target, model, scaled.scale, scaled.bound, diag, notes)
+
+    def _screen(
+        self, returns: pd.DataFrame, notes: list[Note]
+    ) -> tuple[pd.DataFrame, ScreenedReturns]:
+        """Cleaned recent returns (T', N) and the assets with enough usable history."""
         cfg, alloc = self.config, self.config.allocation
         # Nothing reads further back than the longest window; slicing first keeps a
         # 30-year history from costing 30 years of pandas work at every rebalance.
@@ -165,37 +135,19 @@ class PortfolioConstructor:
             min_daily_vol=alloc.min_daily_vol,
         )
         notes += [Note("asset_excluded", s, why) for s, why in screened.excluded.items()]
-        book = _Book.of(returns.columns, current_weights, screened.symbols)
-        diag = pd.DataFrame(
-            {
-                "base_weight": np.nan,
-                "tilt": np.nan,
-                "garch_vol": np.nan,
-                "vol_source": "",
-                "fallback": "",
-                "excluded": "",
-            },
-            index=pd.Index(book.universe),
-        )
-        diag["excluded"] = (
-            pd.Series(screened.excluded, dtype=object).reindex(book.universe).fillna("")
-        )
-        if not book.kept:
-            notes.append(Note("no_investable_assets", None, "every asset was excluded"))
-            target = pd.Series(0.0, index=book.universe)
-            return self._finish(as_of, book, target, None, 1.0, "none", diag, notes)
+        return cleaned, screened
 
-        base = self._allocate(screened, book.held, notes)
-        tilt = forecast_tilt(
-            base,
-            forecasts if alloc.method == "hrp" else None,
-            strength=alloc.tilt.strength,
-            cap=alloc.tilt.cap,
-        )
-        if forecasts is not None:
-            notes += [Note("tilt_neutral", s, why) for s, why in tilt.neutral.items()]
-        capped = cap_weights(tilt.weights.to_numpy(), cfg.risk.max_weight)
-
+    def _risk_model(
+        self,
+        cleaned: pd.DataFrame,
+        screened: ScreenedReturns,
+        book: Book,
+        capped: np.ndarray,
+        diag: pd.DataFrame,
+        notes: list[Note],
+    ) -> tuple[RiskModel, VolatilityForecast]:
+        """GARCH vols of the kept assets and the risk model on them. An asset without a
+        usable vol gets weight 0 in `capped` (in place): its risk is unknown."""
         vols = self.volatility.forecast(cleaned[book.kept])
         notes += [
             Note("estimate_replaced", s, f"ewma vol instead of garch: {why}")
@@ -205,7 +157,6 @@ class PortfolioConstructor:
         daily_vol = vols.vol.to_numpy()
         unusable = ~np.isfinite(daily_vol)
         if unusable.any():
-            # Without a vol the risk of a position is unknown: hold none of it.
             capped[unusable], daily_vol = 0.0, np.where(unusable, 0.0, daily_vol)
             lost = list(np.asarray(book.kept, dtype=object)[unusable])
             notes += [Note("asset_excluded", s, "no usable vol estimate") for s in lost]
@@ -214,18 +165,10 @@ class PortfolioConstructor:
             daily_vol,
             screened.window.to_numpy(),
             cleaned[book.kept].to_numpy(),
-            cfg.risk.var,
-            cfg.risk.periods_per_year,
+            self.config.risk.var,
+            self.config.risk.periods_per_year,
         )
-        scaled = scale_to_limits(capped, model, self.limits)
-        annual = np.sqrt(cfg.risk.periods_per_year)
-        diag["base_weight"] = base.reindex(book.universe)
-        diag["tilt"] = tilt.multipliers.reindex(book.universe)
-        diag["garch_vol"] = (vols.vol * annual).reindex(book.universe)
-        diag["vol_source"] = vols.source.reindex(book.universe).fillna("")
-        diag["fallback"] = pd.Series(vols.fallback, dtype=object).reindex(book.universe).fillna("")
-        target = pd.Series(scaled.weights, index=book.kept).reindex(book.universe, fill_value=0.0)
-        return self._finish(as_of, book, target, model, scaled.scale, scaled.bound, diag, notes)
+        return model, vols
 
     def _check_inputs(self, returns: pd.DataFrame, as_of: pd.Timestamp, notes: list[Note]) -> None:
         if not returns.index.is_monotonic_increasing or returns.index.has_duplicates:
@@ -279,11 +222,11 @@ class PortfolioConstructor:
     def _finish(
         self,
         as_of: pd.Timestamp,
-        book: _Book,
+        book: Book,
         target: pd.Series,
         model: RiskModel | None,
         scale: float,
-        bound: str,
+        bound: Bound,
         diag: pd.DataFrame,
         notes: list[Note],
     ) -> Decision:
@@ -347,3 +290,20 @@ class PortfolioConstructor:
             bound=decision.bound,
             gross=float(decision.weights.sum()),
         )
+
+
+def _empty_diagnostics(book: Book, screened: ScreenedReturns) -> pd.DataFrame:
+    """One row per symbol of the universe; only the exclusion reasons known yet."""
+    diag = pd.DataFrame(
+        {
+            "base_weight": np.nan,
+            "tilt": np.nan,
+            "garch_vol": np.nan,
+            "vol_source": "",
+            "fallback": "",
+            "excluded": "",
+        },
+        index=pd.Index(book.universe),
+    )
+    diag["excluded"] = pd.Series(screened.excluded, dtype=object).reindex(book.universe).fillna("")
+    return diag

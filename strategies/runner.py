@@ -163,15 +163,15 @@ class StrategyRunner:
         now = self._clock.now()
         events: list[RiskAssessed | TargetWeightsSet] = []
         assessment = self._call("last_assessment")
-        if assessment:
-            events.append(RiskAssessed(ts=now, bar_ts=last_bar, strategy=self.strategy.name, **assessment))
+        if assessment is not None:
+            events.append(RiskAssessed(ts=now, bar_ts=last_bar, strategy=self.strategy.name, assessment=assessment))
         events.append(
             TargetWeightsSet(ts=now, symbols=symbols, weights=freeze(values), strategy=self.strategy.name, bar_ts=last_bar)
         )
         self._last_key = key
         detail = f"target set: {int((values > 0).sum())} positions, gross {values.sum():.4f}"
-        if assessment:
-            detail += f", vol {assessment['vol']:.2%}, bound {assessment['bound']}"
+        if assessment is not None:
+            detail += f", vol {assessment.vol:.2%}, bound {assessment.bound}"
         return events, detail
 
     # -- hooks and checks ----------------------------------------------------------------

@@ -21,7 +21,8 @@ __all__ = ["LookAheadError", "MarketView", "PriceHistory"]
 
 
 class LookAheadError(LookupError):
-    """A read asked for data later than the decision time."""
+    """A read asked for data later than the decision time, or inputs hold such data (the
+    one look-ahead error: ``strategies.portfolio`` raises it too)."""
 
 
 class PriceHistory:
@@ -114,13 +115,18 @@ class PriceHistory:
         return int(np.searchsorted(self._avail[: self._n], epoch, side="right"))
 
     def arrays(self, stop: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The ``count`` rows before row ``stop``: (ts epoch (T,), close (T, N), volume (T, N))."""
+        """The ``count`` rows before row ``stop``: (ts epoch (T,), close (T, N), volume (T, N)).
+
+        Read-only views of the history (no copy): a strategy cannot rewrite what it saw."""
         lo = max(0, stop - count)
-        return self._ts[lo:stop], self._close[lo:stop], self._volume[lo:stop]
+        views = self._ts[lo:stop], self._close[lo:stop], self._volume[lo:stop]
+        for view in views:
+            view.flags.writeable = False
+        return views
 
 
 class MarketView:
-    """What a strategy may see at ``clock.now()``."""
+    """What a strategy may see at ``clock.now()``. Arrays it hands out are read-only."""
 
     def __init__(self, history: PriceHistory, clock: Clock) -> None:
         self._history = history
@@ -173,7 +179,6 @@ class MarketView:
     def bars_available(self) -> int:
         """Number of bars known at the decision time."""
         return self._stop(None)
-
 
     def bar_times(self, count: int) -> np.ndarray:
         """Epoch seconds of the last ``count`` bars known now (oldest first)."""

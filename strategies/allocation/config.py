@@ -1,18 +1,19 @@
 """Allocation configuration (``[allocation]`` in config.toml): HRP, mean-variance, tilt.
 
-Frozen pydantic models that forbid unknown keys. Weights are fractions of equity; returns
-and volatilities for mean-variance targets are annualised (252 periods a year).
+Config sections (`core.settings.Section`: frozen, strict, unknown keys refused). Weights
+are fractions of equity; returns and volatilities for mean-variance targets are annualised
+(252 periods a year).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from core.settings import Section
 
 __all__ = ["AllocationConfig", "HRPConfig", "MeanVarianceConfig", "TiltConfig"]
-
-_FROZEN = ConfigDict(extra="forbid", frozen=True)
 
 Bounds = tuple[float, float]
 
@@ -23,24 +24,20 @@ def _check_bounds(name: str, bounds: Bounds) -> None:
         raise ValueError(f"{name}: must satisfy 0 <= lower <= upper <= 1 (long-only)")
 
 
-class HRPConfig(BaseModel):
+class HRPConfig(Section):
     """Hierarchical Risk Parity through pypfopt ``HRPOpt`` (``[allocation.hrp]``)."""
-
-    model_config = _FROZEN
 
     linkage: Literal["single", "complete", "average", "weighted", "centroid", "median", "ward"] = (
         "single"
     )
 
 
-class MeanVarianceConfig(BaseModel):
+class MeanVarianceConfig(Section):
     """Mean-variance through pypfopt ``EfficientFrontier`` (``[allocation.mean_variance]``).
 
     Expected returns are pypfopt's compounded historical means of the lookback window.
     Turnover is L1 distance to the current weights rescaled to full investment.
     """
-
-    model_config = _FROZEN
 
     objective: Literal["max_sharpe", "min_volatility", "efficient_risk", "efficient_return"] = (
         "min_volatility"
@@ -84,7 +81,7 @@ class MeanVarianceConfig(BaseModel):
         return self
 
 
-class TiltConfig(BaseModel):
+class TiltConfig(Section):
     """Forecast tilt of HRP weights (``[allocation.tilt]``).
 
     ``score = q50 / ((q90 - q10) / (2 * 1.2816))``, clipped to ``[-cap, cap]``;
@@ -92,16 +89,12 @@ class TiltConfig(BaseModel):
     strength = 0, or no forecast for a symbol, is neutral.
     """
 
-    model_config = _FROZEN
-
     strength: float = Field(0.25, ge=0)
     cap: float = Field(2.0, gt=0)
 
 
-class AllocationConfig(BaseModel):
+class AllocationConfig(Section):
     """Which allocator, on which window, with which covariance (``[allocation]``)."""
-
-    model_config = _FROZEN
 
     method: Literal["hrp", "mean_variance"] = "hrp"
     covariance: Literal["sample", "ledoit_wolf"] = "sample"

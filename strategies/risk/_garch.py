@@ -9,7 +9,13 @@ dominates a small fit's run time:
   finite-differences each row separately on every iteration. Here the rows are one vector
   function, evaluated row by row with the same ``np.dot`` and differenced by SciPy in one
   call, which yields the same Jacobian to the last bit at a fraction of the cost.
+* GARCH(1,1)'s starting-value grid is evaluated without arch's 48 repeated points.
 * no parameter covariance, result object, deep copy of the model or pandas forecast frame.
+
+It uses arch only through public names (the model pieces' methods); arch's own
+``arch_model(...).fit()`` is the oracle the tests compare against. Through arch's fit
+directly each fit took 2.0x as long (bench/RESULTS.md, issue 10), which would cost the
+default backtest its W2 margin.
 
 `filter_garch` is ``arch_model(y).fix(params).forecast(horizon=1)``: it recomputes the
 backcast and variance bounds from the fitted residuals, as arch's ``forecast`` does, so the
@@ -112,26 +118,32 @@ def _feasible(x: np.ndarray, bounds, a: np.ndarray, b: np.ndarray) -> bool:
     return all(lo <= v <= hi for v, (lo, hi) in zip(x, bounds, strict=True))
 
 
-def _memoise_grid(vol) -> None:
-    """Evaluate each distinct starting-value candidate once.
+def _garch_starting_values(
+    vol: GARCH, resids: np.ndarray, backcast: float, var_bounds: np.ndarray
+) -> np.ndarray:
+    """arch's starting values for a GARCH(1, 0, 1) (``GARCH.starting_values``), without
+    its repeats.
 
-    arch's GARCH grid crosses 4 alphas x 4 gammas x 4 persistences even without an
-    asymmetry term, so for GARCH(1,1) 48 of its 64 likelihood evaluations repeat one of the
-    other 16. Caching on this (fresh, per-fit) instance returns the identical floats; if a
-    later arch stops calling the hook, the cache is simply unused.
+    arch crosses 4 alphas x 4 gammas x 4 persistences even without an asymmetry term, so
+    48 of its 64 Gaussian likelihood evaluations repeat one of the other 16 (about 12% of a
+    fit). This evaluates the 16 distinct candidates in arch's order with the pieces arch
+    uses (``compute_variance`` and a normal likelihood, both public), so it picks the same
+    point; a test holds it to ``vol.starting_values`` (the oracle).
     """
-    evaluate = getattr(vol, "_gaussian_loglikelihood", None)
-    if evaluate is None:
-        return
-    cache: dict[bytes, float] = {}
-
-    def cached(parameters, resids, backcast, var_bounds):
-        key = np.asarray(parameters, dtype=float).tobytes()
-        if key not in cache:
-            cache[key] = evaluate(parameters, resids, backcast, var_bounds)
-        return cache[key]
-
-    vol._gaussian_loglikelihood = cached
+    power = 2.0  # GARCH's power; the lines below are arch's, so the floats are the same
+    target = np.mean(np.absolute(resids) ** power)
+    scale = np.mean(resids**2) / (target ** (2.0 / power))
+    target *= scale ** (power / 2)
+    normal, sigma2 = Normal(), np.zeros(resids.shape[0], dtype=float)
+    best, best_llf = None, -np.inf
+    for alpha in (0.01, 0.05, 0.1, 0.2):
+        for persistence in (0.5, 0.7, 0.9, 0.98):
+            sv = np.array([(1.0 - persistence) * target, alpha, persistence - alpha])
+            vol.compute_variance(sv, resids, sigma2, backcast, var_bounds)
+            llf = float(normal.loglikelihood([], resids, sigma2))
+            if best is None or llf > best_llf:  # first maximum wins, as np.argmax
+                best, best_llf = sv, llf
+    return best
 
 
 def fit_garch(
@@ -169,8 +181,10 @@ def _fit(y: np.ndarray, spec: GarchSpec, starting_values: np.ndarray | None) -> 
     bounds = mean_bounds + vol.bounds(resids) + dist.bounds(resids)
     sv = None if starting_values is None else np.asarray(starting_values, dtype=float)
     if sv is None or not _feasible(sv, bounds, a, b):
-        _memoise_grid(vol)
-        vol_sv = vol.starting_values(resids)
+        if spec.flavour == "garch":
+            vol_sv = _garch_starting_values(vol, resids, backcast, var_bounds)
+        else:
+            vol_sv = vol.starting_values(resids)
         vol.compute_variance(vol_sv, resids, sigma2, backcast, var_bounds)
         std_resids = resids / np.sqrt(sigma2)
         bounds = mean_bounds + vol.bounds(resids) + dist.bounds(std_resids)
@@ -183,24 +197,7 @@ def _fit(y: np.ndarray, spec: GarchSpec, starting_values: np.ndarray | None) -> 
         s2 = vol.compute_variance(x[1 : 1 + k_vol], res, sigma2, backcast, var_bounds)
         return -float(dist.loglikelihood(x[1 + k_vol :], res, s2))
 
-    rows = [(a[i], b[i]) for i in range(a.shape[0])]
-
-    def constraint_values(x: np.ndarray) -> np.ndarray:
-        # Row by row with np.dot, as arch's per-row closures compute them.
-        return np.array([np.dot(coeff, x) - val for coeff, val in rows])
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", "Values in x were outside bounds during a minimize step", RuntimeWarning
-        )
-        opt = minimize(
-            neg_loglik,
-            sv,
-            method="SLSQP",
-            bounds=bounds,
-            constraints={"type": "ineq", "fun": constraint_values} if rows else (),
-            options={"disp": False},
-        )
+    opt = _slsqp(neg_loglik, sv, bounds, a, b)
     params = np.array(opt.x, dtype=float)
     params.flags.writeable = False
     return GarchFit(
@@ -211,6 +208,28 @@ def _fit(y: np.ndarray, spec: GarchSpec, starting_values: np.ndarray | None) -> 
         nobs=int(y.shape[0]),
         iterations=int(opt.nit),
     )
+
+
+def _slsqp(objective, start: np.ndarray, bounds, a: np.ndarray, b: np.ndarray):
+    """arch's SLSQP call: `objective` from `start` within `bounds`, subject to ``a x >= b``."""
+    rows = [(a[i], b[i]) for i in range(a.shape[0])]
+
+    def constraint_values(x: np.ndarray) -> np.ndarray:
+        # Row by row with np.dot, as arch's per-row closures compute them.
+        return np.array([np.dot(coeff, x) - val for coeff, val in rows])
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", "Values in x were outside bounds during a minimize step", RuntimeWarning
+        )
+        return minimize(
+            objective,
+            start,
+            method="SLSQP",
+            bounds=bounds,
+            constraints={"type": "ineq", "fun": constraint_values} if rows else (),
+            options={"disp": False},
+        )
 
 
 def filter_garch(y_pct: np.ndarray, spec: GarchSpec, params: np.ndarray) -> float:

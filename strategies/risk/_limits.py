@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.events import Bound
 from strategies.risk._risk_model import RiskModel
 
 __all__ = [
@@ -45,7 +46,7 @@ class ScaledWeights:
 
     weights: np.ndarray
     scale: float
-    bound: str
+    bound: Bound
 
 
 def cap_weights(weights: np.ndarray, cap: float) -> np.ndarray:
@@ -80,9 +81,9 @@ def clamp_to_caps(weights: np.ndarray, max_weight: float, max_gross: float) -> n
     return w
 
 
-def _limit_scales(weights: np.ndarray, model: RiskModel, limits: Limits) -> dict[str, float]:
+def _limit_scales(weights: np.ndarray, model: RiskModel, limits: Limits) -> dict[Bound, float]:
     """How far each limit lets the exposure scale (inf: not constraining)."""
-    scales = {"target_vol": np.inf, "max_var": np.inf, "max_cvar": np.inf, "max_gross": np.inf}
+    scales: dict[Bound, float] = {"target_vol": np.inf, "max_var": np.inf, "max_cvar": np.inf, "max_gross": np.inf}
     vol = model.vol(weights)
     if vol > 0:
         scales["target_vol"] = limits.target_vol / vol

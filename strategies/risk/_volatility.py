@@ -69,6 +69,18 @@ class GarchVolatility:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
+    def _filtered(self, y: np.ndarray, state: _SymbolState) -> float | None:
+        """One-step variance of `y` (percent) under the symbol's last parameters; None when
+        the filter fails or its forecast is implausible (then a refit decides)."""
+        try:
+            var = filter_garch(y, self.spec, state.params)
+        except Exception:  # noqa: BLE001 - whatever broke the filter, a refit decides
+            return None
+        if self._implausible(var, y) is not None:
+            return None
+        state.calls_since_fit += 1
+        return var
+
     def forecast(self, returns: pd.DataFrame) -> VolatilityForecast:
         """Vol forecasts for every column of `returns` (T x N decimal, NaN = missing).
 
@@ -97,16 +109,11 @@ class GarchVolatility:
                 self.state_.pop(symbol, None)
                 fallback[symbol] = f"too_short_for_garch ({y.shape[0]} < {cfg.min_obs} obs)"
             elif state is not None and state.calls_since_fit + 1 < cfg.refit_every:
-                try:
-                    var = filter_garch(y, self.spec, state.params)
-                except Exception:  # noqa: BLE001 - whatever broke the filter, a refit decides
-                    var = np.nan
-                reason = self._implausible(var, y)
-                if reason is None:
-                    variance[i], source[i] = var, "garch_filter"
-                    state.calls_since_fit += 1
-                else:
+                var = self._filtered(y, state)
+                if var is None:
                     to_fit.append(i)  # stale parameters: refit now rather than fall back
+                else:
+                    variance[i], source[i] = var, "garch_filter"
             else:
                 to_fit.append(i)
 

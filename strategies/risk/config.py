@@ -1,6 +1,7 @@
 """Risk configuration: GARCH volatility, tail-risk measures and portfolio limits.
 
-Frozen pydantic models that forbid unknown keys; they sit under ``[risk]`` in config.toml.
+Config sections (`core.settings.Section`: frozen, strict, unknown keys refused) under
+``[risk]`` in config.toml.
 Limits are in weight units (fractions of equity) and daily loss fractions for VaR/CVaR.
 """
 
@@ -8,17 +9,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from core.settings import Section
 
 __all__ = ["GarchConfig", "RiskConfig", "VaRConfig"]
 
-_FROZEN = ConfigDict(extra="forbid", frozen=True)
 
-
-class GarchConfig(BaseModel):
+class GarchConfig(Section):
     """Per-asset volatility forecasts (``[risk.garch]``)."""
-
-    model_config = _FROZEN
 
     flavour: Literal["garch", "gjr", "egarch"] = "garch"
     distribution: Literal["normal", "t"] = "normal"
@@ -43,10 +42,8 @@ class GarchConfig(BaseModel):
         return self
 
 
-class VaRConfig(BaseModel):
+class VaRConfig(Section):
     """One-day VaR / CVaR estimation (``[risk.var]``)."""
-
-    model_config = _FROZEN
 
     method: Literal["historical", "parametric", "monte_carlo"] = "historical"
     confidence: float = Field(0.95, gt=0.5, lt=1)
@@ -55,10 +52,8 @@ class VaRConfig(BaseModel):
     seed: int = Field(0, ge=0, description="Monte Carlo seed: same inputs, same answer")
 
 
-class RiskConfig(BaseModel):
+class RiskConfig(Section):
     """Portfolio limits (``[risk]``)."""
-
-    model_config = _FROZEN
 
     garch: GarchConfig = GarchConfig()
     var: VaRConfig = VaRConfig()

@@ -128,6 +128,22 @@ class TestCosts:
         expected = 0.5 * returns.std(ddof=1) * math.sqrt(abs(fill.qty) / 1e6)
         assert_allclose(fill.price, 103.0 * (1 + expected), rtol=1e-12)
 
+    def test_a_symbol_joining_the_universe_mid_run_keeps_the_others_impact_history(self) -> None:
+        h = Harness(fill="next_bar", impact_coef=0.5, impact_window=5, participation=1.0)
+        closes = [100.0, 101.0, 99.0, 102.0, 100.0, 103.0]
+        wider = ("AAA", "BBB", "CCC")
+        for i, c in enumerate(closes[:-1]):
+            h.send(bar(i, [c, 50.0], volume=[1e6, 1e6]))
+        h.send(bar(5, [closes[-1], 50.0, 30.0], volume=[1e6, 1e6, 1e6], symbols=wider))  # CCC lists
+        h.send(target(5, [0.4, 0.0, 0.4], symbols=wider))
+        h.send(bar(6, [104.0, 50.0, 31.0], open=[103.0, 50.0, 30.0], volume=[1e6, 1e6, 1e6], symbols=wider))
+        fills = {f.symbol: f for f in h.of(OrderFilled)}
+        returns = np.diff(closes) / np.array(closes[:-1])
+        expected = 0.5 * returns.std(ddof=1) * math.sqrt(abs(fills["AAA"].qty) / 1e6)
+        assert expected > 0
+        assert_allclose(fills["AAA"].price, 103.0 * (1 + expected), rtol=1e-12)
+        assert fills["CCC"].price == 30.0  # one close: no volatility estimate yet, no impact
+
 
 class TestLimits:
     def test_participation_caps_a_fill_and_cancels_the_rest(self) -> None:
@@ -151,6 +167,16 @@ class TestLimits:
         assert h.broker.cash >= 0
         cancel = h.of(OrderCancelled)[-1]
         assert cancel.symbol == "BBB" and cancel.reason.startswith("insufficient cash")
+
+    def test_a_sell_worth_less_than_its_fee_is_refused_when_the_cash_cannot_pay_the_fee(self) -> None:
+        h = Harness(cash=1000.0, fill="same_close", fractional=True, min_commission=1.0)
+        h.send(bar(0, [1.0, 1.0]), target(0, [1.0, 0.0]))
+        assert h.broker.cash == pytest.approx(0.0, abs=1e-9)  # 999 shares and the 1.00 fee
+        h.send(bar(1, [1.0, 1.0]), target(1, [0.9995, 0.0]))  # sell half a share: 0.50 for a 1.00 fee
+        cancel = h.of(OrderCancelled)[-1]
+        assert cancel.qty == pytest.approx(0.4995) and "fee 1.00 exceeds the proceeds" in cancel.reason
+        assert len(h.of(OrderFilled)) == 1
+        assert h.broker.cash >= 0 and h.of(PortfolioMarked)[-1].cash >= 0
 
     def test_whole_shares_by_default_fractional_when_asked(self) -> None:
         whole = Harness(fill="same_close")

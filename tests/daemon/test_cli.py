@@ -68,6 +68,14 @@ class TestBadInput:
         assert result.returncode == 2
         assert "broker.commission_bps: must be >= 0" in result.stderr
 
+    def test_every_bad_key_is_reported_with_the_file(self, tmp_path: Path) -> None:
+        bad = tmp_path / "bad.toml"
+        bad.write_text('[broker]\ncommission_bps = -1\n[risk]\ntarget_vol = "0.1"\n')
+        result = tradingd("backtest", "--config", str(bad), cwd=tmp_path)
+        assert result.returncode == 2
+        assert f"tradingd: {bad}: broker.commission_bps: must be >= 0" in result.stderr.splitlines()
+        assert f"tradingd: {bad}: risk.target_vol: Input should be a valid number" in result.stderr.splitlines()
+
     def test_a_missing_config_file_exits_2(self, tmp_path: Path) -> None:
         result = tradingd("run", "--config", str(tmp_path / "missing.toml"), cwd=tmp_path)
         assert result.returncode == 2 and "config file not found" in result.stderr

@@ -50,7 +50,7 @@ def _train(tmp: Path, name: str, launcher: list[str]) -> Path:
     cmd = [
         *launcher,
         "-m",
-        "models.train",
+        "models",
         "--config",
         str(config),
         "--registry",
@@ -120,7 +120,7 @@ class TestMultiNodeRendezvous:
         procs = [
             subprocess.Popen(
                 [*TORCHRUN, "--nnodes=2", f"--node_rank={rank}", "--nproc_per_node=1", "--rdzv-backend=c10d",
-                 f"--rdzv-endpoint={endpoint}", "--rdzv-id=tradingd-test", "-m", "models.train",
+                 f"--rdzv-endpoint={endpoint}", "--rdzv-id=tradingd-test", "-m", "models",
                  "--config", str(config), "--registry", str(tmp_path / "registry"),
                  "--run-dir", str(tmp_path / f"run{rank}")],
                 cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

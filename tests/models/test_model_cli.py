@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from models import registry
@@ -11,6 +14,14 @@ class TestTrainMain:
 
     def test_an_unknown_flag_is_a_bad_argument(self):
         assert train_main(["--no-such-flag"]) == 2
+
+    @pytest.mark.slow
+    def test_python_m_models_is_the_entry_point_and_the_old_one_says_so(self):
+        run = [sys.executable, "-m"]
+        help_text = subprocess.run([*run, "models", "--help"], capture_output=True, text=True)
+        assert help_text.returncode == 0 and "--eval-folds" in help_text.stdout
+        old = subprocess.run([*run, "models.train", "--help"], capture_output=True, text=True)
+        assert old.returncode == 1 and "python -m models" in old.stderr
 
     def test_a_bad_value_is_a_bad_config_naming_the_key(self, capsys):
         assert train_main(["--epochs", "0"]) == 2

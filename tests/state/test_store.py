@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from state.batch import AdjustmentRow, EquityRow, FillRow, OrderRow
 from state.migrations import SCHEMA_VERSION
 from state.store import Batch, SchemaError, Store, iso
 
@@ -17,6 +18,17 @@ T = datetime(2020, 1, 2, 21, tzinfo=UTC)
 def new_run(store: Store) -> str:
     return store.begin_run(mode="backtest", config_hash="h", config_json="{}", strategy="hrp",
                            start_cash=1000.0, started_at=T)
+
+
+def order(oid: str, run: str, ts: datetime, symbol: str, side: str, qty: float, status: str, filled: float,
+          avg: float | None) -> OrderRow:
+    return OrderRow(order_id=oid, run_id=run, ts=iso(ts), symbol=symbol, side=side, qty=qty, status=status, reason=None,
+                    filled_qty=filled, avg_fill_price=avg, updated_at=iso(ts))
+
+
+def fill(fid: str, oid: str, run: str, ts: datetime, symbol: str, qty: float, price: float, fee: float = 0.0) -> FillRow:
+    return FillRow(fill_id=fid, order_id=oid, run_id=run, ts=iso(ts), symbol=symbol, qty=qty, price=price, fee=fee,
+                   cost=0.0, bar_price=price)
 
 
 class TestSchema:
@@ -52,11 +64,11 @@ class TestWrites:
         store = Store.open(tmp_path / "t.db")
         run = new_run(store)
         good = Batch()
-        good.equity[iso(T)] = (run, iso(T), 1000.0, 1000.0, 0.0)
+        good.equity[iso(T)] = EquityRow(run_id=run, ts=iso(T), cash=1000.0, equity=1000.0, gross=0.0)
         store.write(run, good)
         bad = Batch()
-        bad.equity["x"] = (run, "2020-01-03T21:00:00+00:00", 900.0, 950.0, 50.0)
-        bad.fills.append(("f1", "no-such-order", run, iso(T), "A", 1.0, 1.0, 0.0, 0.0, 1.0))  # FK violation
+        bad.equity["x"] = EquityRow(run_id=run, ts="2020-01-03T21:00:00+00:00", cash=900.0, equity=950.0, gross=50.0)
+        bad.fills.append(fill("f1", "no-such-order", run, T, "A", 1.0, 1.0))  # FK violation
         with pytest.raises(sqlite3.IntegrityError):
             store.write(run, bad)
         assert store.conn.execute("select count(*) from equity").fetchone()[0] == 1
@@ -82,17 +94,16 @@ class TestLedger:
         batch = Batch()
         for oid, sym, side, qty, status in (("o1", "A", "buy", 10.0, "filled"), ("o2", "A", "sell", 4.0, "filled"),
                                             ("o3", "B", "buy", 5.0, "submitted")):
-            batch.orders[oid] = (oid, run, iso(T), sym, side, qty, status, None, 0.0, None, iso(T))
-        batch.fills += [("o1:1", "o1", run, iso(T), "A", 10.0, 20.0, 1.0, 0.0, 20.0),
-                        ("o2:1", "o2", run, iso(T), "A", -4.0, 25.0, 1.0, 0.0, 25.0)]
-        batch.equity[iso(T)] = (run, iso(T), 898.0, 1048.0, 150.0)
+            batch.orders[oid] = order(oid, run, T, sym, side, qty, status, 0.0, None)
+        batch.fills += [fill("o1:1", "o1", run, T, "A", 10.0, 20.0, fee=1.0), fill("o2:1", "o2", run, T, "A", -4.0, 25.0, fee=1.0)]
+        batch.equity[iso(T)] = EquityRow(run_id=run, ts=iso(T), cash=898.0, equity=1048.0, gross=150.0)
         store.write(run, batch)
         ledger = store.ledger(run, 1000.0)
         assert ledger.cash == pytest.approx(1000.0 - 200.0 - 1.0 + 100.0 - 1.0)
         assert ledger.positions == {"A": 6.0}
         assert ledger.avg_prices["A"] == pytest.approx(20.0)
         assert ledger.order_ids == {"o1", "o2", "o3"}
-        assert [p["order_id"] for p in ledger.pending] == ["o3"]
+        assert [(p.order_id, p.decision_ts, p.side, p.remaining) for p in ledger.pending] == [("o3", T, "buy", 5.0)]
         assert ledger.last_mark_ts == T
         store.close()
 
@@ -104,15 +115,47 @@ class TestLedgerAdjustments:
         t1 = datetime(2020, 8, 31, 4, tzinfo=UTC)  # the ex-date, before that day's bar
         t2 = datetime(2020, 9, 1, 20, tzinfo=UTC)
         batch = Batch()
-        batch.orders["o1"] = ("o1", run, iso(T), "A", "buy", 10.0, "filled", None, 10.0, 400.0, iso(T))
-        batch.orders["o2"] = ("o2", run, iso(t2), "A", "sell", 5.0, "filled", None, 5.0, 110.0, iso(t2))
-        batch.fills += [("o1:1", "o1", run, iso(T), "A", 10.0, 400.0, 1.0, 0.0, 400.0),
-                        ("o2:1", "o2", run, iso(t2), "A", -5.0, 110.0, 1.0, 0.0, 110.0)]
-        batch.adjustments += [(run, iso(t1), "A", "split 4", 10.0, 40.0, 100.0, 0.0),
-                              (run, iso(t1), "A", "dividend 0.5", 40.0, 40.0, 100.0, 20.0)]
+        batch.orders["o1"] = order("o1", run, T, "A", "buy", 10.0, "filled", 10.0, 400.0)
+        batch.orders["o2"] = order("o2", run, t2, "A", "sell", 5.0, "filled", 5.0, 110.0)
+        batch.fills += [fill("o1:1", "o1", run, T, "A", 10.0, 400.0, fee=1.0), fill("o2:1", "o2", run, t2, "A", -5.0, 110.0, fee=1.0)]
+        batch.adjustments += [
+            AdjustmentRow(run_id=run, ts=iso(t1), symbol="A", reason="split 4", qty_before=10.0, qty_after=40.0,
+                          avg_price=100.0, cash_change=0.0),
+            AdjustmentRow(run_id=run, ts=iso(t1), symbol="A", reason="dividend 0.5", qty_before=40.0, qty_after=40.0,
+                          avg_price=100.0, cash_change=20.0),
+        ]
         store.write(run, batch)
         ledger = store.ledger(run, 10_000.0)
         assert ledger.positions == {"A": 35.0}
         assert ledger.avg_prices["A"] == pytest.approx(100.0)
         assert ledger.cash == pytest.approx(10_000.0 - 4000.0 - 1.0 + 20.0 + 550.0 - 1.0)
         store.close()
+
+
+class TestOneAccounting:
+    def test_the_rebuilt_ledger_matches_the_broker_to_the_last_bit(self, tmp_path: Path) -> None:
+        """Broker and ledger book holdings through the same Position: a restart resumes exactly."""
+        import asyncio
+        from datetime import date
+
+        from testkit import make_config
+
+        from daemon.app import build_app
+        from daemon.backtest import run_backtest
+
+        config = make_config(
+            strategy={"name": "inverse_vol"}, store={"writer": "inline"},
+            broker={"fill": "next_bar", "fractional": True, "commission_bps": 5.0, "min_commission": 1.0},
+        )
+        app = build_app(config, mode="backtest", db_path=tmp_path / "t.db", start=date(2008, 1, 1),
+                        end=date(2008, 12, 31))
+        asyncio.run(run_backtest(app, progress=False))
+        app.close("completed")
+        account = app.broker.account
+        store = Store.open(tmp_path / "t.db")
+        ledger = store.ledger(app.run_id, config.run.start_cash)
+        store.close()
+        held = {s: (account.position(s).qty, account.position(s).avg_price) for s in app.broker.positions()}
+        assert len(held) > 3 and any(q != int(q) for q, _ in held.values())  # fractional holdings were traded
+        assert {s: (q, ledger.avg_prices[s]) for s, q in ledger.positions.items()} == held
+        assert ledger.cash == pytest.approx(account.cash, rel=0, abs=1e-6)

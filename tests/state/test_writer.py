@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from testkit import TRADINGD, cli_env, make_config, run_backtest
 
-from state.batch import Batch
+from state.batch import Batch, EquityRow
 from state.store import Store
 from state.writer import _LENGTH, ProcessWriter, WriterError, serve
 
@@ -50,7 +50,7 @@ def new_run(db: Path) -> str:
 def equity_batch(run_id: str, day: int) -> Batch:
     batch = Batch()
     ts = f"2020-01-{day:02d}T21:00:00+00:00"
-    batch.equity[ts] = (run_id, ts, 1000.0 + day, 1000.0 + day, 0.0)
+    batch.equity[ts] = EquityRow(run_id=run_id, ts=ts, cash=1000.0 + day, equity=1000.0 + day, gross=0.0)
     batch.last_event_at = ts
     return batch
 

@@ -21,6 +21,7 @@ from strategies.allocation import (
     risk_adjusted_median,
     screen_returns,
 )
+from strategies.allocation._hrp import LINKAGE_METHODS
 
 
 def _window(start: int = 5000, length: int = 252, n_assets: int = 20) -> pd.DataFrame:
@@ -28,7 +29,7 @@ def _window(start: int = 5000, length: int = 252, n_assets: int = 20) -> pd.Data
 
 
 class TestHRPAllocator:
-    @pytest.mark.parametrize("linkage", ["single", "average", "ward"])
+    @pytest.mark.parametrize("linkage", LINKAGE_METHODS)
     def test_weights_equal_pypfopt_hrpopt_on_the_same_window(self, linkage):
         for start in (1000, 5000, 7800):
             window = _window(start)

@@ -132,7 +132,7 @@ class TestForecastTilt:
         tilted_risk, tilted = decide(forecast)
         i = symbols.index("AAPL")
         assert tilted.weights[i] > neutral.weights[i]
-        diag = json.loads(tilted_risk.diagnostics)
+        diag = tilted_risk.assessment.diagnostics
         assert diag["AAPL"]["tilt"] > 1 and all(
-            d["tilt"] == pytest.approx(1.0) for s, d in json.loads(neutral_risk.diagnostics).items() if d["tilt"]
+            d["tilt"] == pytest.approx(1.0) for s, d in neutral_risk.assessment.diagnostics.items() if d["tilt"]
         )

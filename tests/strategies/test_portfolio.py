@@ -10,9 +10,10 @@ from portfolio_testkit import sp500_returns, synthetic_returns
 from pypfopt import HRPOpt
 from structlog.testing import capture_logs
 
+from core.settings import ConfigError
 from strategies.allocation import MeanVarianceAllocator
 from strategies.portfolio import LookAheadError, PortfolioConstructor
-from strategies.portfolio_config import PortfolioConfigError, load_portfolio_config
+from strategies.portfolio_config import load_portfolio_config
 from strategies.risk import GarchSpec, GarchVolatility
 
 CRISIS = pd.Timestamp("2008-10-31")
@@ -70,6 +71,11 @@ class TestPortfolioConstructor:
     def test_returns_after_the_decision_time_are_refused(self):
         with pytest.raises(LookAheadError, match="after as_of"):
             PortfolioConstructor().construct(_returns(), EMPTY, None, CRISIS - pd.Timedelta(days=1))
+
+    def test_there_is_one_look_ahead_error_for_views_and_inputs(self):
+        from strategies import view
+
+        assert LookAheadError is view.LookAheadError
 
     def test_unsorted_returns_and_repeated_symbols_are_refused(self):
         with pytest.raises(ValueError, match="increasing and unique"):
@@ -255,7 +261,10 @@ class TestPortfolioConfig:
         "data, line",
         [
             ({"risk": {"target_vol": 0}}, "risk.target_vol: must be > 0"),
-            ({"risk": {"garch": {"flavor": "gjr"}}}, "risk.garch.flavor: unknown key"),
+            (
+                {"risk": {"garch": {"flavor": "gjr"}}},
+                "risk.garch.flavor: unknown key; did you mean 'flavour'?",
+            ),
             (
                 {"risk": {"garch": {"window": 300, "min_obs": 400}}},
                 "risk.garch.min_obs: must be <= window",
@@ -279,13 +288,13 @@ class TestPortfolioConfig:
         ],
     )
     def test_errors_name_the_dotted_key(self, data, line):
-        with pytest.raises(PortfolioConfigError) as info:
+        with pytest.raises(ConfigError) as info:
             load_portfolio_config(data)
 
         assert line in str(info.value).splitlines()
 
     def test_every_problem_is_reported(self):
-        with pytest.raises(PortfolioConfigError) as info:
+        with pytest.raises(ConfigError) as info:
             load_portfolio_config({"risk": {"target_vol": -1, "max_weight": 2}})
 
         assert str(info.value).splitlines() == [

@@ -83,6 +83,20 @@ class TestFitGarch:
             filter_garch(later, spec, params), expected.variance.to_numpy()[-1, 0], rtol=1e-12
         )
 
+    def test_garch_starting_values_equal_arch_grid_search(self):
+        from arch.univariate import GARCH
+
+        from strategies.risk._garch import _garch_starting_values
+
+        for asset, end in ((0, 3000), (7, 6500), (12, 8000)):
+            resids = _window(asset, end)
+            resids = resids - resids.mean()
+            vol = GARCH(p=1, o=0, q=1)
+            ours = _garch_starting_values(
+                vol, resids, vol.backcast(resids), vol.variance_bounds(resids)
+            )
+            np.testing.assert_array_equal(ours, vol.starting_values(resids))
+
     def test_fit_many_returns_the_error_instead_of_raising(self):
         out = fit_many([(np.array([]), SPECS[0], None), (_window(1, 3000), SPECS[0], None)])
 

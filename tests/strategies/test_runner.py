@@ -151,6 +151,21 @@ class TestView:
             view.returns(2, end=clock.now() + timedelta(seconds=1))
         assert len(view.closes(10)) == 3
 
+    def test_arrays_handed_to_a_strategy_are_read_only(self) -> None:
+        runner, clock = runner_for(Fixed({"A": 1.0}))
+        for b in bars(datetime(2019, 1, 1, 21, tzinfo=UTC), [[1.0, 2.0, 3.0]] * 3):
+            clock.advance_to(b.ts)
+            runner.on_bars(b)
+        view = runner.view
+        closes, times = view.close_matrix(3), view.bar_times(3)
+        with pytest.raises(ValueError, match="read-only"):
+            closes[-1, 0] = 99.0
+        with pytest.raises(ValueError, match="read-only"):
+            times[0] = 0.0
+        frame = view.closes(3)
+        frame.iloc[-1, 0] = 99.0  # a DataFrame is the strategy's own copy
+        assert view.close_matrix(1)[-1, 0] == 1.0 and view.bar_times(3)[0] > 0
+
     def test_history_refuses_bars_out_of_order(self) -> None:
         runner, clock = runner_for(Fixed({"A": 1.0}))
         first, second = bars(datetime(2019, 1, 1, 21, tzinfo=UTC), [[1.0, 2.0, 3.0]] * 2)
