@@ -45,6 +45,7 @@ from core.events import (
     OrderSubmitted,
     PortfolioMarked,
     PositionAdjusted,
+    Side,
     TargetWeightsSet,
 )
 from core.positions import QTY_EPS, PendingOrder, Position
@@ -70,7 +71,7 @@ class _Order:
     decision_ts: datetime
 
     @property
-    def side_name(self) -> str:
+    def side_name(self) -> Side:
         return "buy" if self.side > 0 else "sell"
 
 
@@ -236,7 +237,7 @@ class PaperBroker:
             price = close_of[i]
             if not usable(price):
                 self._known_ids.add(order_id)
-                side = "buy" if w * equity > held * account.price[i] else "sell"
+                side: Side = "buy" if w * equity > held * account.price[i] else "sell"
                 self._bus.publish(
                     OrderRejected(
                         ts=target.ts, order_id=order_id, symbol=symbol, side=side, qty=0.0,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+from core.events import Side
+
 __all__ = ["QTY_EPS", "PendingOrder", "Position"]
 
 QTY_EPS = 1e-9  # shares: a quantity closer to zero than this is flat
@@ -64,7 +66,7 @@ class PendingOrder:
     order_id: str
     decision_ts: datetime
     symbol: str
-    side: str
+    side: Side
     qty: float
     filled_qty: float
 

@@ -91,6 +91,12 @@ def _is_section(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
+def _sections_in(annotation: Any) -> list[type[BaseModel]]:
+    if _is_section(annotation):
+        return [annotation]
+    return [s for arg in get_args(annotation) for s in _sections_in(arg)]
+
+
 def _from_iso(kind: type[date] | type[time], example: str) -> Any:
     def parse(value: Any) -> Any:
         if isinstance(value, str):
@@ -118,16 +124,21 @@ _COMPARISONS = {
 
 
 def _fields_at(model: Any, path: list[str]) -> list[str]:
-    """The keys a section at `path` below `model` accepts (empty if unknown)."""
-    for part in path:
+    """The keys the table at `path` below `model` accepts (empty if unknown)."""
+    parts = list(path)
+    while parts:
         fields = getattr(model, "model_fields", None)
-        if fields is None or part not in fields:
+        if not fields or parts[0] not in fields:
             return []
-        model = fields[part].annotation
-        while get_origin(model) is not None and not _is_section(model):  # Optional, dict
-            args = [a for a in get_args(model) if a is not type(None)]
-            model = args[-1] if args else None
-    return sorted(getattr(model, "model_fields", {}))
+        annotation = fields[parts.pop(0)].annotation
+        if get_origin(annotation) is dict and parts:
+            parts.pop(0)  # the table's own name (``jobs.<name>``)
+        members = _sections_in(annotation)
+        if len(members) > 1 and parts:  # a tagged union: pydantic puts the tag in the location
+            tag = parts.pop(0)
+            members = [m for m in members if any(f.default == tag for f in m.model_fields.values())]
+        model = members[0] if members else None
+    return sorted(getattr(model, "model_fields", None) or {})
 
 
 def format_validation_error(

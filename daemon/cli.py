@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date
@@ -42,6 +43,16 @@ def _positive(value: str) -> float:
     if number <= 0:
         raise argparse.ArgumentTypeError("must be > 0")
     return number
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {value!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError("must be between 1 and 65535")
+    return port
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -92,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--end", type=_date, help="last session (default: market.replay_end or the last one)")
     bt.add_argument("--json", action="store_true", help="print the summary as JSON")
     bt.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    bt.add_argument("--report", metavar="HTML", help="also write the run's offline HTML report to this file")
 
     job = sub.add_parser("job", help="run one scheduled job once, now, and exit")
     job.add_argument("name", help=f"one of: {', '.join(JOB_NAMES)}")
@@ -106,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(risk)
     risk.add_argument("--run", help="run id (default: the most recent with risk rows)")
     risk.add_argument("--json", action="store_true")
+
+    dash = sub.add_parser("dashboard", help="a Streamlit dashboard over the database (read-only)")
+    _common(dash)
+    dash.add_argument("--run", help="run shown first (default: the most recent)")
+    dash.add_argument("--host", help="listen address (default: dashboard.host, 127.0.0.1)")
+    dash.add_argument("--port", type=_port, help="port (default: dashboard.port, 8501)")
+
+    report = sub.add_parser("report", help="write a run's self-contained HTML report (plotly.js inlined)")
+    _common(report)
+    report.add_argument("--run", help="run id (default: the most recent)")
+    report.add_argument("--out", required=True, metavar="HTML", help="the file to write")
 
     doctor = sub.add_parser("doctor", help="check config, credentials, sources, lake and database; exit 1 on problems")
     _common(doctor)
@@ -153,12 +176,44 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         app.close("failed")
         raise
     summary = summarize(app.store, app.run_id)
+    db = str(app.store.path)
     app.close("completed")
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:
         print(format_summary(summary))
+    if args.report:
+        return _dashboard_report(db, app.run_id, args.report)
     return 0
+
+
+# The dashboard layer sits above the daemon: the daemon starts it as a process and never
+# imports it (docs/architecture.md, "Dashboard and report").
+
+
+def _dashboard_report(db: str, run_id: str | None, out: str) -> int:
+    command = [sys.executable, "-m", "dashboard", "report", "--db", db, "--out", out]
+    return subprocess.run(command + (["--run", run_id] if run_id else []), check=False).returncode
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    config = _load(args)
+    return _dashboard_report(str(args.db or config.run.db_path), args.run, args.out)
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    config = _load(args)
+    settings = config.dashboard
+    command = [
+        sys.executable, "-m", "dashboard", "serve", "--db", str(args.db or config.run.db_path),
+        "--host", args.host or settings.host, "--port", str(args.port or settings.port),
+        "--refresh", str(settings.refresh_s),
+    ]
+    if args.run:
+        command += ["--run", args.run]
+    sys.stdout.flush()
+    os.execv(command[0], command)  # this process becomes the dashboard (Ctrl-C and SIGTERM reach it)
+    return 0  # not reached
 
 
 def cmd_job(args: argparse.Namespace) -> int:
@@ -273,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"run": cmd_run, "backtest": cmd_backtest, "job": cmd_job, "status": cmd_status, "risk": cmd_risk,
-                "doctor": cmd_doctor, "sentiment": cmd_sentiment}
+                "doctor": cmd_doctor, "dashboard": cmd_dashboard, "report": cmd_report,
+                "sentiment": cmd_sentiment}
     try:
         return commands[args.command](args)
     except ConfigError as exc:  # every bad key, each line naming the file and the key

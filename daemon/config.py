@@ -34,6 +34,7 @@ __all__ = [
     "BusConfig",
     "Config",
     "ConfigError",
+    "DashboardConfig",
     "InputError",
     "JobConfig",
     "LoggingConfig",
@@ -144,6 +145,14 @@ class ServiceConfig(Section):
     stop_timeout_s: float = Field(default=5.0, gt=0)
 
 
+class DashboardConfig(Section):
+    """``[dashboard]``: defaults of ``tradingd dashboard`` (the Streamlit app over the store)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8501, ge=1, le=65535)
+    refresh_s: float = Field(default=10.0, gt=0, description="seconds between automatic refreshes")
+
+
 class Config(Section):
     """The whole of config.toml."""
 
@@ -161,6 +170,7 @@ class Config(Section):
     logging: LoggingConfig = LoggingConfig()
     store: StoreConfig = StoreConfig()
     service: ServiceConfig = ServiceConfig()
+    dashboard: DashboardConfig = DashboardConfig()
 
     @field_validator("jobs", mode="before")
     @classmethod

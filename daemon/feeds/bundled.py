@@ -151,6 +151,11 @@ class BundledPrices:
         self._cursor = end
         return [self.bar(i) for i in range(start, end)]
 
+    def closes(self) -> pd.DataFrame:
+        """Every session's closes (bar time in UTC x symbols), for reports and benchmarks."""
+        index = pd.DatetimeIndex(self.bar_times, name="ts")
+        return pd.DataFrame(self._close, index=index, columns=list(self.symbols), copy=True)
+
     def history(self, start: int, stop: int) -> list[BarsClosed]:
         """Bars ``start <= i < stop`` without moving the cursor (strategy warm-up)."""
         return [self.bar(i) for i in range(max(0, start), min(stop, len(self.bar_times)))]

@@ -78,6 +78,13 @@ class TestLoadConfig:
             load_config(Outer, path, table="outer")
         assert load_config(Outer, write(tmp_path, "names = ['x']\n"), table="outer").names == ("x",)
 
+    def test_a_misspelt_key_in_a_named_or_tagged_table_gets_a_hint(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match=r"jobs\.rebalance\.crn: unknown key; did you mean 'cron'"):
+            load_daemon_config(write(tmp_path, '[jobs.rebalance]\ncrn = "0 1 * * *"\n'))
+        path = write(tmp_path, "[models.model.tft]\nhiden_size = 8\n")
+        with pytest.raises(ConfigError, match=r"models\.model\.tft\.hiden_size: unknown key; did you mean 'hidden_size'"):
+            load_daemon_config(path)
+
     def test_secrets_are_refused_in_any_config_file(self, tmp_path: Path) -> None:
         path = write(tmp_path, '[models.data]\napi_key = "abc"\n')
         with pytest.raises(ConfigError, match=r"models\.data\.api_key: secrets are not read"):
