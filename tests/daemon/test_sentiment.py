@@ -181,6 +181,8 @@ class TestOffTheLoop:
         print(f"scored 1500 texts in {scoring:.2f}s; {len(during)} heartbeats, largest gap {max(gaps):.3f}s")
         assert len(published) == 1 and int(published[0].count.sum()) >= 1500
         assert any(e["event"] == "texts_scored" and e["scored"] == 1500 for e in logs)
-        # Measured: on the loop, scoring would leave one gap as long as the whole batch.
+        # Measured: on the loop, scoring would leave one gap as long as the whole batch and
+        # no beat inside it. Off the loop the beats go on; on a machine shared with other
+        # jobs the OS may still pause the process for a while (0.7 s of 1.7 s seen at load 20).
         assert len(during) >= 10
-        assert max(gaps) < scoring / 5
+        assert max(gaps) < scoring / 2
