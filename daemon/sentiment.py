@@ -7,7 +7,7 @@ serving other events while a batch scores. Stored:
 
 - the lake's ``sentiment`` dataset: one row per text and model;
 - the lake's ``sentiment_daily`` dataset: per symbol, UTC day and model, point in time;
-- the SQLite ``sentiment`` table: the latest day per symbol and model, for a person.
+- the SQLite ``sentiment_latest`` table: the latest day per symbol and model, for a person.
 
 The scorer loads on the first batch: the configured model, or VADER when no weights can be
 loaded (said once, in ``sentiment_model_unavailable``). Every row names its model, and

@@ -203,7 +203,7 @@ def _v3_adjustments(db: Database) -> None:
 def _v7_sentiment(db: Database) -> None:
     """The latest daily sentiment features per symbol and model, for a person to read
     (the point-in-time history is the lake's ``sentiment_daily`` dataset)."""
-    db["sentiment"].create(
+    db["sentiment_latest"].create(
         {
             "symbol": str,
             "model": str,  # which scorer: never compare rows of different models

@@ -259,7 +259,7 @@ class Store:
         with self.transaction():
             self.conn.executemany(
                 """
-                insert into sentiment (symbol, model, day, available_at, mean_score, count,
+                insert into sentiment_latest (symbol, model, day, available_at, mean_score, count,
                     share_positive, share_negative, decayed_score, updated_at)
                 values (:symbol, :model, :day, :available_at, :mean_score, :count,
                     :share_positive, :share_negative, :decayed_score, :updated_at)
@@ -268,7 +268,7 @@ class Store:
                     mean_score = excluded.mean_score, count = excluded.count,
                     share_positive = excluded.share_positive, share_negative = excluded.share_negative,
                     decayed_score = excluded.decayed_score, updated_at = excluded.updated_at
-                where excluded.day >= sentiment.day
+                where excluded.day >= sentiment_latest.day
                 """,
                 rows,
             )

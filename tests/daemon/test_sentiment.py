@@ -96,7 +96,7 @@ class TestScoringAndStorage:
         daily = lake.read("sentiment_daily", as_of=NOW)
         assert sorted(daily["symbol"]) == ["AAPL", "KEY", "MSFT", "ON", "XOM"]
         with sqlite3.connect(tmp_path / "t.db") as conn:
-            latest = conn.execute("select symbol, model, day, count from sentiment order by symbol").fetchall()
+            latest = conn.execute("select symbol, model, day, count from sentiment_latest order by symbol").fetchall()
         assert latest[0] == ("AAPL", str(tiny), "2024-08-01", 1) and len(latest) == 5
 
     def test_a_repull_and_a_restart_score_nothing_twice(self, tmp_path, tiny):
@@ -116,7 +116,7 @@ class TestScoringAndStorage:
         daily = vader.store.lake.read("sentiment_daily", ["AAPL"], as_of=NOW)
         assert sorted(daily["model"]) == sorted([str(tiny), "vader"]) and (daily["count"] == 1).all()
         with sqlite3.connect(tmp_path / "t.db") as conn:
-            assert conn.execute("select count(*) from sentiment where symbol = 'AAPL'").fetchone() == (2,)
+            assert conn.execute("select count(*) from sentiment_latest where symbol = 'AAPL'").fetchone() == (2,)
         frame = vader.store.scores("vader", None, None, as_of=NOW)
         assert set(frame["model"]) == {"vader"}
 

@@ -98,7 +98,7 @@ class TestBackfillAndTop:
         rows = lake.read("sentiment", as_of=pd.Timestamp.now(tz="UTC"))
         assert len(rows) == 15 and set(rows["model"]) == {"vader"}
         with sqlite3.connect(db) as conn:
-            latest = dict(conn.execute("select symbol, day from sentiment where model = 'vader'").fetchall())
+            latest = dict(conn.execute("select symbol, day from sentiment_latest where model = 'vader'").fetchall())
         assert latest == {"AAPL": "2024-03-06", "MSFT": "2024-03-06", "XOM": "2024-03-06"}
 
         top = tradingd("sentiment", "top", "--symbol", "AAPL", "--days", "100000", "--limit", "2", "--json",

@@ -88,7 +88,7 @@ def test_a_daemon_run_goes_from_pull_to_scores_to_features_with_vader(tmp_path: 
     daily = lake.read("sentiment_daily", as_of=now)
     assert set(daily["symbol"]) == {"AAPL", "MSFT", "XOM"} and set(daily["model"]) == {"vader"}
     with sqlite3.connect(data / "tradingd.db") as conn:
-        latest = dict(conn.execute("select symbol, model from sentiment").fetchall())
+        latest = dict(conn.execute("select symbol, model from sentiment_latest").fetchall())
     assert latest == {"AAPL": "vader", "MSFT": "vader", "XOM": "vader"}
 
     # ...and into the features, point in time.
