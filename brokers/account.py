@@ -128,12 +128,15 @@ class Account:
 
     def apply_adjustment(self, symbol: str, action: str, value: float) -> tuple[Position, Position, float]:
         """Book a corporate action: (position before, after, cash paid). A split also
-        divides the last price, so the holding's value does not jump."""
+        divides the last price, so the holding's value does not jump; a delisting sets it
+        to the price the holding was sold at."""
         i = self._col[symbol]
         before = Position(self.qty.item(i), self.avg.item(i))
         after, cash = before.apply_adjustment(action, value)
         if action == "split":
             self.price[i] /= value
+        elif action == "delisting":
+            self.price[i] = value  # sold at it; the last price it ever had
         self.qty[i], self.avg[i] = after.qty, after.avg_price
         self.cash += cash
         self._changed()

@@ -147,16 +147,24 @@ class PaperBroker:
 
     def on_corporate_action(self, action: CorporateActionOccurred) -> None:
         """Splits change shares (and the average cost, the last price, open orders); cash
-        dividends are credited on the ex-date. No trade, no fee."""
+        dividends are credited on the ex-date; a delisting sells the holding at the last
+        price (``value``) and cancels the symbol's open orders. No trade, no fee."""
         if not self.account.has(action.symbol) or not (math.isfinite(action.value) and action.value > 0):
             return
-        if action.action not in ("split", "dividend"):
+        if action.action not in ("split", "dividend", "delisting"):
             return
         before, after, cash_change = self.account.apply_adjustment(action.symbol, action.action, action.value)
         if action.action == "split":
             for order in self._pending:
                 if order.symbol == action.symbol:
                     order.remaining *= action.value
+        elif action.action == "delisting":
+            for order in [o for o in self._pending if o.symbol == action.symbol]:
+                self._pending.remove(order)
+                self._cancel(order, order.remaining, f"{action.symbol} delisted", action.ts)
+            if before.qty:
+                self._log.info("position_delisted", symbol=action.symbol, qty=before.qty, price=action.value,
+                               ts=action.ts.isoformat())
         if before.qty != 0:
             self._bus.publish(
                 PositionAdjusted(

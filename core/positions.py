@@ -46,13 +46,16 @@ class Position(NamedTuple):
 
         ``split`` (``value`` new shares per old share): shares multiplied, average cost
         divided, no cash. ``dividend`` (``value`` cash per share): shares unchanged,
-        ``qty x value`` paid. Raises ``ValueError`` on any other action.
+        ``qty x value`` paid. ``delisting`` (``value`` the last price): the holding is
+        sold at it, flat, ``qty x value`` paid. Raises ``ValueError`` on any other action.
         """
         if action == "split":
             return Position(self.qty * value, self.avg_price / value), 0.0
         if action == "dividend":
             return self, self.qty * value
-        raise ValueError(f"unknown corporate action {action!r} (expected 'split' or 'dividend')")
+        if action == "delisting":
+            return Position(), self.qty * value
+        raise ValueError(f"unknown corporate action {action!r} (expected 'split', 'dividend' or 'delisting')")
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from core.events import BarsClosed, RunMode
 from daemon.config import Config, InputError
 from daemon.cron import parse_cron
 from daemon.feeds.bundled import BundledPrices
+from daemon.feeds.lake_replay import LakeReplayPrices
 from daemon.feeds.live_prices import LakePrices
 from daemon.feeds.resilience import Guard
 from daemon.feeds.yahoo import YahooSource
@@ -98,9 +99,15 @@ def _bundled_prices(
 ) -> _Prices:
     market = config.market
     try:
-        prices = BundledPrices(
-            market.source, timezone=market.timezone, close_time=market.close_time, symbols=market.symbols
-        )
+        if market.source == "lake":
+            prices: BundledPrices = LakeReplayPrices(
+                Lake(Path(config.run.data_dir) / "lake"), timezone=market.timezone, close_time=market.close_time,
+                symbols=market.symbols, as_of=datetime.now(UTC), benchmark=market.benchmark,
+            )
+        else:
+            prices = BundledPrices(
+                market.source, timezone=market.timezone, close_time=market.close_time, symbols=market.symbols
+            )
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     first = start or market.replay_start

@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(doctor)
     doctor.add_argument("--json", action="store_true")
 
+    from daemon.data.cli import add_data_parser
+    add_data_parser(sub, _common, _date)
+
     from daemon.sentiment_cli import add_sentiment_parser
 
     add_sentiment_parser(sub, _common, _date)
@@ -163,7 +166,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_backtest(args: argparse.Namespace) -> int:
     from daemon.app import build_app
     from daemon.backtest import run_backtest
-    from daemon.report import format_summary, summarize
+    from daemon.data.commands import lake_of
+    from daemon.report import format_summary, summarize, with_benchmark
 
     config = _load(args)
     _setup_logging(args, config)
@@ -176,6 +180,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         app.close("failed")
         raise
     summary = summarize(app.store, app.run_id)
+    if config.market.benchmark:  # a lake symbol to compare with
+        summary = with_benchmark(summary, lake_of(config), config.market.benchmark)
     db = str(app.store.path)
     app.close("completed")
     if args.json:
@@ -303,6 +309,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if any(c.level == "error" for c in checks) else 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from daemon.data.cli import run_data_command
+    config = _load(args)
+    _setup_logging(args, config)
+    return run_data_command(args, config)
+
+
 def cmd_models(command: str, rest: list[str]) -> int:
     try:
         from models import cli as models_cli
@@ -328,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"run": cmd_run, "backtest": cmd_backtest, "job": cmd_job, "status": cmd_status, "risk": cmd_risk,
-                "doctor": cmd_doctor, "dashboard": cmd_dashboard, "report": cmd_report,
+                "doctor": cmd_doctor, "dashboard": cmd_dashboard, "report": cmd_report, "data": cmd_data,
                 "sentiment": cmd_sentiment}
     try:
         return commands[args.command](args)

@@ -69,7 +69,7 @@ class RunConfig(Section):
 class MarketConfig(Section):
     """``[market]``: the universe, its exchange calendar and the offline replay."""
 
-    source: Literal["skfolio_sp500", "arch_indices", "yfinance"] = "skfolio_sp500"
+    source: Literal["skfolio_sp500", "arch_indices", "yfinance", "lake"] = "skfolio_sp500"
     symbols: tuple[str, ...] = ()
     timezone: str = "America/New_York"
     close_time: IsoTime = time(16, 0)
@@ -77,6 +77,7 @@ class MarketConfig(Section):
     replay_end: IsoDate | None = None
     pace: float = Field(default=1.0, gt=0, description="trading days per wall second")
     max_staleness_days: float = Field(default=4.0, gt=0, description="refuse to trade on older prices")
+    benchmark: str | None = Field(default=None, description="a lake symbol the backtest summary compares with")
 
     @field_validator("timezone")
     @classmethod

@@ -19,6 +19,7 @@ from pathlib import Path
 from daemon.config import Config
 from daemon.feeds.bundled import BundledPrices
 from daemon.feeds.http import new_session
+from daemon.feeds.lake_replay import LakeReplayPrices
 from daemon.feeds.resilience import Guard
 from daemon.feeds.secrets import SECRET_NAMES, SecretsError, load_secrets
 from daemon.feeds.sources import REQUIRED, build_sources
@@ -55,9 +56,15 @@ async def _sources(config: Config, now: datetime) -> list[Check]:
         checks.append(await _probe("prices (yahoo)", yahoo, market.symbols[0], now))
     else:
         try:
-            prices = BundledPrices(market.source, timezone=market.timezone, close_time=market.close_time,
-                                   symbols=market.symbols)
-            checks.append(Check("source prices", "ok", f"bundled {market.source}: {len(prices.symbols)} symbols, "
+            if market.source == "lake":
+                prices: BundledPrices = LakeReplayPrices(
+                    Lake(Path(config.run.data_dir) / "lake"), timezone=market.timezone,
+                    close_time=market.close_time, symbols=market.symbols, as_of=now,
+                )
+            else:
+                prices = BundledPrices(market.source, timezone=market.timezone, close_time=market.close_time,
+                                       symbols=market.symbols)
+            checks.append(Check("source prices", "ok", f"{market.source}: {len(prices.symbols)} symbols, "
                                 f"{prices.sessions[0].date()} .. {prices.sessions[-1].date()}"))
         except Exception as exc:  # report, do not crash the health check
             checks.append(Check("source prices", "error", f"{type(exc).__name__}: {exc}"))

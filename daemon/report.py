@@ -10,14 +10,15 @@ costs = commissions + slippage and impact.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
 
+from state.lake import Lake
 from state.store import Store
 
-__all__ = ["Summary", "format_summary", "summarize"]
+__all__ = ["Summary", "format_summary", "summarize", "with_benchmark"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class Summary:
     fills: int
     rejected: int
     cancelled: int
+    benchmark: str | None = None
+    benchmark_return: float | None = None  # total return (adjusted closes) over the same marks
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -99,6 +102,24 @@ def summarize(store: Store, run_id: str) -> Summary:
     )
 
 
+def with_benchmark(summary: Summary, lake: Lake, symbol: str) -> Summary:
+    """``summary`` plus the total return of ``symbol``'s lake bars over the same marks: from
+    the last close before the first mark to the close at the last one, adjusted for the
+    splits and dividends in between (a total return)."""
+    if summary.start is None or summary.end is None:
+        return replace(summary, benchmark=symbol)
+    first, last = pd.Timestamp(summary.start), pd.Timestamp(summary.end)
+    # Known a day after the last mark (a bar is published after its close; an action after
+    # the window scales both ends alike, so it cannot change the ratio).
+    bars = lake.read_bars([symbol], None, last, as_of=last + pd.Timedelta(days=1))
+    closes = bars.set_index("ts")["adj_close"].dropna()
+    before, upto = closes[closes.index < first], closes[closes.index <= last]
+    if upto.empty:
+        return replace(summary, benchmark=symbol)
+    base = before.iloc[-1] if len(before) else upto.iloc[0]
+    return replace(summary, benchmark=symbol, benchmark_return=float(upto.iloc[-1] / base - 1.0))
+
+
 def format_summary(s: Summary) -> str:
     """A fixed-width block for terminals."""
     rows = [
@@ -114,5 +135,8 @@ def format_summary(s: Summary) -> str:
         ("costs paid", f"{s.costs:,.2f} (commission {s.fees:,.2f}, slippage/impact {s.slippage_cost:,.2f})"),
         ("orders", f"{s.orders} ({s.fills} fills, {s.rejected} rejected, {s.cancelled} cancelled/partial)"),
     ]
+    if s.benchmark is not None:
+        versus = "no bars in the lake" if s.benchmark_return is None else f"{s.benchmark_return:+.2%} total return"
+        rows.append((f"benchmark {s.benchmark}", versus))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

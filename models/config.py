@@ -53,6 +53,9 @@ class TFTConfig(Section):
     num_heads: int = Field(4, ge=1, le=16)
     lstm_layers: int = Field(2, ge=1, le=4)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    # Per-variable width of the real inputs before selection (the paper's and
+    # pytorch-forecasting's name); the selected mix is widened to hidden_size.
+    hidden_continuous_size: int = Field(8, ge=1, le=2048)
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> TFTConfig:

@@ -38,9 +38,15 @@ def monotone_quantiles(raw: torch.Tensor) -> torch.Tensor:
     return torch.cat([raw[..., :1], raw[..., :1] + torch.cumsum(steps, dim=-1)], dim=-1)
 
 
-def causal_mask(size: int, device: torch.device | None = None) -> torch.Tensor:
-    """(size, size) bool mask, True where position i must not see position j > i."""
-    return torch.ones(size, size, dtype=torch.bool, device=device).triu(1)
+def causal_mask(
+    size: int, device: torch.device | None = None, queries: int | None = None
+) -> torch.Tensor:
+    """(size, size) bool mask, True where position i must not see position j > i.
+
+    With `queries`, only the last `queries` positions ask: (queries, size), row r standing
+    for position size - queries + r (the TFT's decoder-only attention)."""
+    mask = torch.ones(size, size, dtype=torch.bool, device=device).triu(1)
+    return mask if queries is None else mask[size - queries :]
 
 
 def masked_fill_min(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -33,14 +33,19 @@ class TFTOutput:
     """Forecast plus the paper's interpretability outputs. S = L + K positions."""
 
     quantiles: torch.Tensor  # (B, K, Q)
-    attention: torch.Tensor  # (B, H, S, S), causal: zero above the diagonal
+    attention: torch.Tensor  # (B, H, K, S): decoder queries over all positions, causal
     past_weights: torch.Tensor  # (B, L, F_past), rows sum to 1
     future_weights: torch.Tensor  # (B, K, F_future), rows sum to 1
     static_weights: torch.Tensor  # (B, 1): one static variable (the symbol)
-    temporal: torch.Tensor  # (B, S, D) per-position representation before the head
+    temporal: torch.Tensor  # (B, S, D) gated LSTM-stage output: attention keys and values
 
 
 class TemporalFusionTransformer(nn.Module):
+    """`hidden_continuous_size` is the per-variable width (the paper's and the reference
+    implementation's narrow real-input embeddings): variables are embedded, gated and
+    weighted at that width and widened to `hidden_size` only after selection. Attention and
+    everything after it run on the K decoder positions only, as in the paper (eq. 14+)."""
+
     def __init__(
         self,
         dims: ModelDims,
@@ -48,18 +53,19 @@ class TemporalFusionTransformer(nn.Module):
         num_heads: int = 4,
         lstm_layers: int = 2,
         dropout: float = 0.1,
+        hidden_continuous_size: int = 8,
     ) -> None:
         super().__init__()
-        d = hidden_size
+        d, d_var = hidden_size, hidden_continuous_size
         self.grad_checkpointing = False
-        # Input embeddings: categorical static, per-variable projections for reals.
+        # Input embeddings: categorical static, narrow per-variable projections for reals.
         self.symbol_embedding = nn.Embedding(dims.n_symbols + 1, d)
-        self.past_embedding = VariableEmbedding(dims.n_past, d)
-        self.future_embedding = VariableEmbedding(dims.n_future, d)
+        self.past_embedding = VariableEmbedding(dims.n_past, d_var)
+        self.future_embedding = VariableEmbedding(dims.n_future, d_var)
         # Variable selection (static has no context; temporal ones use c_s).
-        self.static_vsn = VariableSelectionNetwork(1, d, dropout, d_context=None)
-        self.past_vsn = VariableSelectionNetwork(dims.n_past, d, dropout, d_context=d)
-        self.future_vsn = VariableSelectionNetwork(dims.n_future, d, dropout, d_context=d)
+        self.static_vsn = VariableSelectionNetwork(1, d, d, dropout, d_context=None)
+        self.past_vsn = VariableSelectionNetwork(dims.n_past, d_var, d, dropout, d_context=d)
+        self.future_vsn = VariableSelectionNetwork(dims.n_future, d_var, d, dropout, d_context=d)
         # Static covariate encoders -> c_s (selection), c_e (enrichment), c_h, c_c (LSTM).
         self.static_contexts = nn.ModuleList(
             GatedResidualNetwork(d, d, d, dropout) for _ in range(4)
@@ -84,11 +90,15 @@ class TemporalFusionTransformer(nn.Module):
         self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor
     ) -> TFTOutput:
         n_layers = self.encoder.num_layers
-        static_emb, static_w = self.static_vsn(self.symbol_embedding(static).unsqueeze(1))
+        (b, n_past), n_future = past.shape[:2], future.shape[1]
+        symbol = self.symbol_embedding(static).unsqueeze(0)  # (1 variable, B, D)
+        static_emb, static_w = self.static_vsn(symbol, (b,))
         c_s, c_e, c_h, c_c = (grn(static_emb) for grn in self.static_contexts)
 
-        past_sel, past_w = self.past_vsn(self.past_embedding(past), c_s.unsqueeze(1))
-        fut_sel, fut_w = self.future_vsn(self.future_embedding(future), c_s.unsqueeze(1))
+        past_sel, past_w = self.past_vsn(self.past_embedding(past), (b, n_past), c_s.unsqueeze(1))
+        fut_sel, fut_w = self.future_vsn(
+            self.future_embedding(future), (b, n_future), c_s.unsqueeze(1)
+        )
 
         state = (
             c_h.unsqueeze(0).expand(n_layers, -1, -1).contiguous(),
@@ -100,20 +110,24 @@ class TemporalFusionTransformer(nn.Module):
             torch.cat([enc_out, dec_out], 1), torch.cat([past_sel, fut_sel], 1)
         )
         if self.grad_checkpointing and self.training:
-            x, attn = checkpoint(self._attention_block, temporal, c_e, use_reentrant=False)
+            x, attn = checkpoint(
+                self._attention_block, temporal, c_e, n_future, use_reentrant=False
+            )
         else:
-            x, attn = self._attention_block(temporal, c_e)
-        raw = self.head(x[:, past.shape[1] :])
-        return TFTOutput(monotone_quantiles(raw), attn, past_w, fut_w, static_w, x)
+            x, attn = self._attention_block(temporal, c_e, n_future)
+        raw = self.head(x)
+        return TFTOutput(monotone_quantiles(raw), attn, past_w, fut_w, static_w, temporal)
 
     def _attention_block(
-        self, temporal: torch.Tensor, c_e: torch.Tensor
+        self, temporal: torch.Tensor, c_e: torch.Tensor, n_queries: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Static enrichment, causal interpretable attention, position-wise GRN.
-        temporal: (B, S, D), c_e: (B, D) -> ((B, S, D), (B, H, S, S))."""
+        """Static enrichment, causal interpretable attention with the last `n_queries`
+        (decoder) positions as queries, position-wise GRN on those positions only.
+        temporal: (B, S, D), c_e: (B, D) -> ((B, K, D), (B, H, K, S))."""
         enriched = self.enrichment(temporal, c_e.unsqueeze(1))
-        mask = causal_mask(temporal.shape[1], temporal.device)
-        attn_out, attn = self.attention(enriched, enriched, enriched, mask)
-        x = self.positionwise(self.attention_gate(attn_out, enriched))
+        queries = enriched[:, -n_queries:]
+        mask = causal_mask(temporal.shape[1], temporal.device, queries=n_queries)
+        attn_out, attn = self.attention(queries, enriched, enriched, mask)
+        x = self.positionwise(self.attention_gate(attn_out, queries))
         # Final gate skips over the whole attention block back to the LSTM-stage output.
-        return self.output_gate(x, temporal), attn
+        return self.output_gate(x, temporal[:, -n_queries:]), attn

@@ -79,6 +79,8 @@ class StrategyRunner:
         self._bar_key: tuple[int, ...] | None = None
         self._bar_ts: datetime | None = None
         self._bar_first_of_period = False
+        self._delisted: set[str] = set()
+        self._listed = _ListingCounter()
         # The base hook does nothing: skip calling it 8,000 times in a long replay.
         self._wants_bars = getattr(strategy.on_bars, "__func__", None) is not Strategy.on_bars
         self._log = structlog.get_logger(component="strategy", strategy=strategy.name)
@@ -90,7 +92,11 @@ class StrategyRunner:
         bus.subscribe(CorporateActionOccurred, self.on_corporate_action, name=f"strategy:{self.strategy.name}:actions")
 
     def on_corporate_action(self, action: CorporateActionOccurred) -> None:
-        """Back-adjust the history for an action known now (never before it is known)."""
+        """Back-adjust the history for an action known now (never before it is known); a
+        delisted symbol gets no weight from then on."""
+        if action.action == "delisting":
+            self._delisted.add(action.symbol)
+            return
         if action.action == "split" and action.value > 0:
             factor = 1.0 / action.value
         elif action.action == "dividend":
@@ -108,6 +114,7 @@ class StrategyRunner:
 
     def on_bars(self, bar: BarsClosed) -> None:
         self.history.append(bar)
+        self._listed.count(bar)
         # The period of each bar is fixed when it arrives; decide() only compares keys.
         key = period_key(bar.ts, self._frequency, self._zone)
         # The very first bar seen cannot be known to open its period.
@@ -160,6 +167,7 @@ class StrategyRunner:
         if weights is None:
             return [], "strategy made no decision"
         symbols, values = self._validate(weights)
+        values = self._tradable(symbols, values, need)
         now = self._clock.now()
         events: list[RiskAssessed | TargetWeightsSet] = []
         assessment = self._call("last_assessment")
@@ -189,6 +197,22 @@ class StrategyRunner:
             )
             raise StrategyError(f"{self.strategy.name}.{hook} failed: {type(exc).__name__}: {exc}") from exc
 
+    def _tradable(self, symbols: tuple[str, ...], values: np.ndarray, need: int) -> np.ndarray:
+        """No weight for a symbol with fewer priced bars than the warm-up (a late listing
+        joins once it has them) or that was delisted."""
+        seen = self._listed.totals()
+        young = [k for k, s in enumerate(symbols) if values[k] != 0 and seen.get(s, 0) < need]
+        gone = [k for k, s in enumerate(symbols) if values[k] != 0 and s in self._delisted]
+        if not (young or gone):
+            return values
+        out = values.copy()
+        out[young + gone] = 0.0
+        self._log.info(
+            "symbols_without_weight", warming_up=[symbols[k] for k in young], delisted=[symbols[k] for k in gone],
+            need_bars=need,
+        )
+        return out
+
     def _validate(self, weights: Weights) -> tuple[tuple[str, ...], np.ndarray]:
         if isinstance(weights, pd.Series):
             names = [str(s) for s in weights.index]
@@ -211,3 +235,29 @@ class StrategyRunner:
             self._log.warning("weights_scaled_to_max_gross", gross=gross, max_gross=self._max_gross)
             values = values * (self._max_gross / gross)
         return tuple(names), values
+
+
+class _ListingCounter:
+    """Priced bars seen per symbol (a positive, finite close), counted in arrays while the
+    bars' symbol tuple stays the same."""
+
+    def __init__(self) -> None:
+        self._totals: dict[str, int] = {}
+        self._symbols: tuple[str, ...] = ()
+        self._counts = np.zeros(0, dtype=np.int64)
+
+    def count(self, bar: BarsClosed) -> None:
+        if bar.symbols is not self._symbols:
+            self._fold()
+            self._symbols = bar.symbols
+            self._counts = np.zeros(len(bar.symbols), dtype=np.int64)
+        self._counts += bar.close > 0  # NaN compares False
+
+    def _fold(self) -> None:
+        for symbol, n in zip(self._symbols, self._counts.tolist(), strict=True):
+            self._totals[symbol] = self._totals.get(symbol, 0) + n
+        self._counts[:] = 0
+
+    def totals(self) -> dict[str, int]:
+        self._fold()
+        return dict(self._totals)

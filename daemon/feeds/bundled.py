@@ -51,8 +51,11 @@ class BundledPrices:
         timezone: str,
         close_time: time,
         symbols: tuple[str, ...] = (),
+        frames: dict[str, pd.DataFrame] | None = None,
     ) -> None:
-        frames = _load(source)
+        """``frames``: wide frames (sessions x symbols) to replay instead of loading the
+        bundled ``source`` (the lake replay builds them; ``source`` then only names it)."""
+        frames = _load(source) if frames is None else frames
         close = frames["close"].sort_index()
         if symbols:
             missing = [s for s in symbols if s not in close.columns]

@@ -29,6 +29,9 @@ class TestApplyAdjustment:
     def test_a_dividend_pays_cash_per_share_and_keeps_the_holding(self) -> None:
         assert Position(40.0, 100.0).apply_adjustment("dividend", 0.5) == (Position(40.0, 100.0), 20.0)
 
+    def test_a_delisting_sells_the_holding_at_the_last_price_and_leaves_it_flat(self) -> None:
+        assert Position(40.0, 100.0).apply_adjustment("delisting", 12.5) == (Position(0.0, 0.0), 500.0)
+
     def test_an_unknown_action_is_refused_by_name(self) -> None:
         with pytest.raises(ValueError, match="'merger'"):
             Position(1.0, 1.0).apply_adjustment("merger", 2.0)

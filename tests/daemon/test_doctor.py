@@ -59,6 +59,12 @@ class TestDoctor:
         assert levels(checks)["lake"] == "error"
         assert any("part-0.parquet" in c.detail for c in checks if c.name == "lake")
 
+    def test_a_lake_source_without_bars_is_a_problem_that_says_how_to_load_some(self, tmp_path: Path) -> None:
+        config = make_config(run={"data_dir": str(tmp_path)}, market={"source": "lake"})
+        checks = run_checks(config, None, tmp_path / "t.db")
+        (prices,) = [c for c in checks if c.name == "source prices"]
+        assert prices.level == "error" and "tradingd data import" in prices.detail
+
     def test_a_source_that_answers_passes_and_the_key_never_shows(self, tmp_path: Path, monkeypatch,
                                                                   news_server: str) -> None:
         monkeypatch.setenv("TRADINGD_NEWSAPI_KEY", KEY)

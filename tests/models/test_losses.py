@@ -53,3 +53,7 @@ class TestMaskedFillMin:
     def test_causal_mask_blocks_only_the_future(self):
         mask = causal_mask(3)
         assert mask.tolist() == [[False, True, True], [False, False, True], [False, False, False]]
+
+    def test_causal_mask_for_the_last_queries_keeps_their_rows(self):
+        mask = causal_mask(4, queries=2)
+        assert mask.tolist() == [[False, False, False, True], [False, False, False, False]]

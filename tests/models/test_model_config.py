@@ -47,6 +47,16 @@ class TestLoadConfig:
 
 
 class TestModelConfigs:
+    def test_tft_per_variable_width_defaults_to_8_and_reaches_the_model(self):
+        from models.factory import ModelDims, build_model
+
+        assert TFTConfig().hidden_continuous_size == 8
+        cfg = load_config(None, [("model.hidden_size", 16), ("model.hidden_continuous_size", 4)])
+        model = build_model(cfg.model, ModelDims(5, 2, 3, 2, 3))
+        assert model.past_embedding.weight.shape == (5, 1, 4)
+        with pytest.raises(ConfigError, match=r"^model\.hidden_continuous_size:"):
+            load_config(None, [("model.hidden_continuous_size", 0)])
+
     def test_configs_are_frozen_and_forbid_unknown_keys(self):
         cfg = RunConfig()
         with pytest.raises(ValidationError):

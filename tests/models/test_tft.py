@@ -9,6 +9,7 @@ from models.tft_layers import (
     GatedResidualNetwork,
     InterpretableMultiHeadAttention,
     PerVariableGRN,
+    VariableEmbedding,
     VariableSelectionNetwork,
 )
 
@@ -53,27 +54,49 @@ class TestPerVariableGRN:
             with torch.no_grad():
                 # nn.Linear stores (out, in); the batched weights are (in, out) per variable
                 grn.fc_in.weight.copy_(batched.w_in[j].T)
-                grn.fc_in.bias.copy_(batched.b_in[j])
+                grn.fc_in.bias.copy_(batched.b_in[j, 0])
                 grn.fc_hidden.weight.copy_(batched.w_hidden[j].T)
-                grn.fc_hidden.bias.copy_(batched.b_hidden[j])
+                grn.fc_hidden.bias.copy_(batched.b_hidden[j, 0])
                 grn.gate_norm.glu.gate.weight.copy_(batched.w_gate[j].T)
-                grn.gate_norm.glu.gate.bias.copy_(batched.b_gate[j])
+                grn.gate_norm.glu.gate.bias.copy_(batched.b_gate[j, 0])
                 grn.gate_norm.glu.value.weight.copy_(batched.w_value[j].T)
-                grn.gate_norm.glu.value.bias.copy_(batched.b_value[j])
-                grn.gate_norm.norm.weight.copy_(batched.norm_weight[j])
-                grn.gate_norm.norm.bias.copy_(batched.norm_bias[j])
+                grn.gate_norm.glu.value.bias.copy_(batched.b_value[j, 0])
+                grn.gate_norm.norm.weight.copy_(batched.norm_weight[j, 0])
+                grn.gate_norm.norm.bias.copy_(batched.norm_bias[j, 0])
             separate.append(grn)
-        x = torch.randn(2, 5, 3, 8)
-        expected = torch.stack([separate[j](x[..., j, :]) for j in range(3)], -2)
+        x = torch.randn(3, 10, 8)  # variable-major: (M, N, d)
+        expected = torch.stack([separate[j](x[j]) for j in range(3)])
         torch.testing.assert_close(batched(x), expected)
 
 
 class TestVariableSelectionNetwork:
     def test_weights_sum_to_one_over_variables(self):
-        vsn = VariableSelectionNetwork(5, 8, 0.0, d_context=8)
-        selected, weights = vsn(torch.randn(3, 7, 5, 8), torch.randn(3, 1, 8))
+        vsn = VariableSelectionNetwork(5, 4, 8, 0.0, d_context=8)
+        x = VariableEmbedding(5, 4)(torch.randn(3, 7, 5))
+        selected, weights = vsn(x, (3, 7), torch.randn(3, 1, 8))
         assert selected.shape == (3, 7, 8) and weights.shape == (3, 7, 5)
         assert_allclose(weights.sum(-1).detach().numpy(), 1.0, rtol=1e-6)
+
+    def test_selected_is_the_weighted_sum_of_each_variable_widened_on_its_own(self):
+        torch.manual_seed(0)
+        vsn = VariableSelectionNetwork(5, 4, 8, 0.0, d_context=8).eval()
+        with torch.no_grad():
+            vsn.widen_bias.normal_()
+        x = VariableEmbedding(5, 4)(torch.randn(3, 7, 5))
+        selected, weights = vsn(x, (3, 7), torch.randn(3, 1, 8))
+        processed = vsn.var_grns(x).reshape(5, 3, 7, 4)
+        widen = vsn.widen.reshape(5, 4, 8)
+        widened = torch.stack([processed[j] @ widen[j] + vsn.widen_bias[j] for j in range(5)], -2)
+        expected = (weights.unsqueeze(-1) * widened).sum(-2)  # (B, T, D), the paper's sum
+        torch.testing.assert_close(selected, expected)
+
+    def test_embedding_is_a_separate_linear_map_per_variable(self):
+        emb = VariableEmbedding(3, 4)
+        x = torch.randn(2, 5, 3)
+        out = emb(x).reshape(3, 2, 5, 4)
+        for j in range(3):
+            expected = x[..., j, None] * emb.weight[j, 0] + emb.bias[j, 0]
+            torch.testing.assert_close(out[j], expected)
 
 
 class TestTemporalFusionTransformer:
@@ -82,7 +105,9 @@ class TestTemporalFusionTransformer:
         out = model.forward_with_interpretation(*example_inputs(DIMS, 3, L))
         k, s = DIMS.n_targets, L + DIMS.n_targets
         assert out.quantiles.shape == (3, k, DIMS.n_quantiles)
-        assert out.attention.shape == (3, 4, s, s)
+        assert out.attention.shape == (3, 4, k, s)  # decoder positions query all positions
+        assert_allclose(out.attention.sum(-1).detach().numpy(), 1.0, rtol=1e-6)
+        assert out.temporal.shape == (3, s, 16)
         assert out.past_weights.shape == (3, L, DIMS.n_past)
         assert out.future_weights.shape == (3, k, DIMS.n_future)
         assert_allclose(out.past_weights.sum(-1).detach().numpy(), 1.0, rtol=1e-6)
@@ -99,6 +124,13 @@ class TestTemporalFusionTransformer:
             b = model.forward_with_interpretation(changed, future, static).temporal
             torch.testing.assert_close(a[:, :t], b[:, :t], rtol=0, atol=1e-6)
             assert (a[:, t] - b[:, t]).abs().max() > 1e-4  # the test can fail
+
+    def test_decoder_slot_attends_to_no_later_slot(self):
+        out = make_tft().forward_with_interpretation(*example_inputs(DIMS, 2, L))
+        blocked = causal_mask(L + DIMS.n_targets, queries=DIMS.n_targets)
+        assert blocked.sum() > 0  # the test can fail
+        assert out.attention.masked_select(blocked).abs().max().item() == 0.0
+        assert (out.attention.masked_select(~blocked) > 0).all()
 
     def test_a_later_decoder_slot_does_not_change_earlier_slots(self):
         model = make_tft()
