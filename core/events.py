@@ -54,6 +54,7 @@ __all__ = [
     "RiskAssessed",
     "RiskAssessment",
     "RunMode",
+    "SentimentScored",
     "Side",
     "TargetWeightsSet",
     "TextsReceived",
@@ -156,6 +157,26 @@ class FundamentalsUpdated(DataReceived):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TextsReceived(DataReceived):
     """New news articles or social posts and comments, for sentiment scoring."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentimentScored(Event):
+    """New texts were scored; ``ts`` is when (the ``TextsReceived`` time).
+
+    ``table``: one row per newly scored text, in the lake's ``sentiment`` schema
+    (``docs/feeds.md``). ``symbols`` / ``score`` / ``count``: (N,) the linked symbols, the
+    mean score of their new texts and how many. ``model`` names the scorer; ``duplicates``
+    and ``skipped`` count texts not scored (seen before; empty).
+    """
+
+    source: str
+    model: str
+    table: pa.Table
+    symbols: tuple[str, ...]
+    score: np.ndarray
+    count: np.ndarray
+    duplicates: int
+    skipped: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

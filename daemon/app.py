@@ -34,6 +34,7 @@ from daemon.logs import bind
 from daemon.pulls import DataFeeds
 from daemon.retrain import RetrainSupervisor
 from daemon.serving import ModelServer
+from daemon.sentiment import SentimentService, SentimentStore
 from daemon.version import tradingd_version
 from state.lake import Lake
 from state.recorder import Recorder
@@ -68,6 +69,7 @@ class App:
     serving: ModelServer
     retrainer: RetrainSupervisor | BacktestRetrainer
     # A resumed paced run replays its own history up to here (the last committed cascade).
+    sentiment: SentimentService | None = None  # scores TextsReceived; None without a lake
     resume_until: datetime | None = None
 
     def close(self, status: str) -> None:
@@ -303,6 +305,9 @@ def build_app(
     )
     bus.subscribe(CheckpointPublished, serving.on_published, name="serving:checkpoints")
     retrainer = (BacktestRetrainer if mode == "backtest" else RetrainSupervisor)(config.models, bus, clock)
+    sentiment = _sentiment(config, data, tuple(universe), db_path or config.run.db_path, set(triggers))
+    if sentiment is not None:
+        sentiment.attach(bus)
     ctx = JobContext(
         clock=clock, bus=bus, prices=prices.feed, trader=trader, live=live, record_routine=mode == "live",
         data=data, max_staleness=timedelta(days=market.max_staleness_days), serving=serving,
@@ -326,6 +331,7 @@ def build_app(
         window=prices.window,
         serving=serving,
         retrainer=retrainer,
+        sentiment=sentiment,
         resume_until=last_committed_fire(store, run_id) if info is not None and ledger is None else None,
     )
 
@@ -337,6 +343,18 @@ def last_committed_fire(store: Store, run_id: str) -> datetime | None:
         f"select max(fired_at) as t from jobs where run_id = ? and job in ({marks})", (run_id, *sorted(TRADING_JOBS))
     )
     return parse_iso(row["t"]) if row["t"] else None
+
+
+def _sentiment(
+    config: Config, data: DataFeeds, universe: tuple[str, ...], db: str | Path, jobs: set[str]
+) -> SentimentService | None:
+    """The sentiment service when it is on and texts can arrive: a lake (not a backtest) and
+    a text pull scheduled. Otherwise torch and transformers are never imported."""
+    if not config.sentiment.enabled or data.lake is None or not jobs & {"pull_news", "pull_social"}:
+        return None
+    store = SentimentStore(data.lake, db, config.sentiment.half_life_days)
+    onnx_dir = Path(config.run.data_dir) / "sentiment" / "onnx"
+    return SentimentService(config.sentiment, universe=universe, store=store, onnx_dir=onnx_dir)
 
 
 def next_session_start(app: App) -> datetime:

@@ -154,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     from daemon.modelctl import add_parser as add_models_parser
 
     add_models_parser(sub, _common)
+
+    from daemon.sentiment_cli import add_sentiment_parser
+
+    add_sentiment_parser(sub, _common, _date)
+
     for name, helptext in (("train", "train a forecaster (see docs/models.md)"), ("tune", "hyperparameter search")):
         extra = sub.add_parser(name, help=helptext, add_help=False)
         extra.add_argument("rest", nargs=argparse.REMAINDER)
@@ -348,6 +353,14 @@ def cmd_models(command: str, rest: list[str]) -> int:
     return int(entry(rest))
 
 
+def cmd_sentiment(args: argparse.Namespace) -> int:
+    from daemon.sentiment_cli import cmd_sentiment as run
+
+    config = _load(args)
+    _setup_logging(args, config)
+    return run(args, config)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("train", "tune"):
@@ -356,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     commands = {"run": cmd_run, "backtest": cmd_backtest, "job": cmd_job, "status": cmd_status, "risk": cmd_risk,
                 "doctor": cmd_doctor, "dashboard": cmd_dashboard, "report": cmd_report, "data": cmd_data,
-                "models": cmd_models_admin}
+                "models": cmd_models_admin, "sentiment": cmd_sentiment}
     try:
         return commands[args.command](args)
     except ConfigError as exc:  # every bad key, each line naming the file and the key

@@ -24,6 +24,7 @@ from core import settings
 from core.settings import ConfigError, IsoDate, IsoTime, Section
 from daemon.feeds.config import FeedsConfig
 from models.config import RunConfig as ModelsRunConfig
+from models.sentiment.config import SentimentConfig
 from strategies.allocation.config import AllocationConfig
 from strategies.config import StrategyConfig
 from strategies.portfolio_config import check_history_covers_garch
@@ -205,6 +206,7 @@ class Config(Section):
     allocation: AllocationConfig = AllocationConfig()
     risk: RiskConfig = RiskConfig()
     models: ModelsRunConfig = ModelsRunConfig()
+    sentiment: SentimentConfig = SentimentConfig()
     bus: BusConfig = BusConfig()
     logging: LoggingConfig = LoggingConfig()
     store: StoreConfig = StoreConfig()

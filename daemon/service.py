@@ -68,6 +68,8 @@ class _Service:
         app.bus.subscribe(FeedExhausted, self._on_exhausted, name="service:feed")
         paced = isinstance(app.clock, PacedClock)
         timeline = replay_timeline(app) if paced else []
+        if app.sentiment is not None:
+            app.sentiment.start(asyncio.get_running_loop())
         await app.data.open(set(app.triggers))
         if paced:
             try:

@@ -6,6 +6,7 @@ can replace this loader later without touching the models:
 * prices:  (T, N) adjusted closes, DatetimeIndex, one column per symbol
 * volume:  (T, N) share volume or None
 * macro:   {name: DataFrame indexed by observation date `ts`, value columns + `available_at`}
+* sentiment: scored texts (symbol, score, available_at, ...) of one model, or None
 
 Monthly FRED series are dated at the period start but released later; `available_at` uses
 conservative publication lags so a backtest never sees a number before it was published.
@@ -50,6 +51,9 @@ class MarketData:
     prices: pd.DataFrame
     volume: pd.DataFrame | None = None
     macro: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # scored texts of one model: (symbol, score, available_at[, label, model]); rows enter
+    # features at their available_at (daemon.sentiment.training_sentiment reads the lake)
+    sentiment: pd.DataFrame | None = None
 
 
 def _monthly_available(index: pd.DatetimeIndex, lag: pd.DateOffset) -> pd.DatetimeIndex:

@@ -57,7 +57,8 @@ def prepare(cfg: DataConfig, market: MarketData) -> Prepared:
     prices = market.prices.loc[:end]
     volume = market.volume.loc[:end] if market.volume is not None else None
     macro = market.macro if cfg.use_macro else None
-    panel = build_features(prices, end, volume=volume, macro=macro)
+    # Sentiment rows enter at their available_at: none published after `end` is seen.
+    panel = build_features(prices, end, volume=volume, macro=macro, sentiment=market.sentiment)
     vol_h = cfg.vol_horizon if cfg.vol_target else None
     targets = build_targets(prices, cfg.horizons, vol_h)
     keep = panel.times >= pd.Timestamp(cfg.start)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from models.sentiment.daily import label_from_score
+
 __all__ = [
     "FUTURE_NAMES",
     "FeaturePanel",
@@ -111,28 +113,76 @@ def _macro_features(
 
 
 def _sentiment_features(
-    sentiment: pd.DataFrame, times: pd.DatetimeIndex, symbols: list[str], as_of: pd.Timestamp
+    sentiment: pd.DataFrame,
+    times: pd.DatetimeIndex,
+    symbols: list[str],
+    as_of: pd.Timestamp,
+    half_life_days: float,
 ) -> dict[str, pd.DataFrame]:
-    """sentiment: rows (symbol, score, available_at). Each item counts from the first trading
-    time at or after it became available; mean score and log count over 5 trading days."""
+    """sentiment: rows (symbol, score, available_at[, label, model]), one model only. Each
+    item counts from the first trading time at or after it became available. Over 5
+    trading days: mean score, log count, shares labelled positive / negative (without a
+    label column: score >= +0.05 / <= -0.05); and the score decayed with
+    ``half_life_days`` (calendar days) over all items known at each time, 0 before any."""
     missing = {"symbol", "score", "available_at"} - set(sentiment.columns)
     if missing:
         raise ValueError(f"sentiment frame lacks columns {sorted(missing)}")
-    avail = pd.to_datetime(sentiment["available_at"]).astype("datetime64[ns]")
-    items = sentiment[(avail <= as_of) & sentiment["symbol"].isin(symbols)]
-    pos = times.astype("datetime64[ns]").searchsorted(avail[items.index], side="left")
-    items = items.assign(t=pos)[pos < len(times)]
+    if "model" in sentiment.columns and sentiment["model"].nunique() > 1:
+        raise ValueError(
+            f"sentiment frame mixes models {sorted(sentiment['model'].unique())}: pass one model's scores"
+        )
+    # Aware times compare in UTC against the (naive, UTC) trading grid.
+    avail = pd.to_datetime(sentiment["available_at"], utc=True).dt.tz_localize(None).astype("datetime64[ns]")
+    keep = (avail <= as_of) & sentiment["symbol"].isin(symbols)
+    items, avail = sentiment[keep], avail[keep]
+    grid_times = times.astype("datetime64[ns]")
+    pos = grid_times.searchsorted(avail, side="left")
+    inside = pos < len(times)
+    items, avail, pos = items[inside], avail[inside], pos[inside]
+    labels = items["label"] if "label" in items else label_from_score(items["score"])
+    age = (grid_times[pos].to_numpy() - avail.to_numpy()) / np.timedelta64(1, "D")
+    weight = 0.5 ** (age / half_life_days)
+    items = items.assign(
+        t=pos,
+        positive=(labels == "positive").astype(float).to_numpy(),
+        negative=(labels == "negative").astype(float).to_numpy(),
+        w=weight,
+        ws=weight * items["score"].to_numpy(),
+    )
     grid = pd.MultiIndex.from_product([range(len(times)), symbols])
     grouped = (
-        items.groupby(["t", "symbol"])["score"].agg(["sum", "count"]).reindex(grid, fill_value=0)
+        items.groupby(["t", "symbol"])[["score", "positive", "negative", "w", "ws"]]
+        .sum()
+        .assign(count=items.groupby(["t", "symbol"]).size())
+        .reindex(grid, fill_value=0)
     )
-    total = grouped["sum"].unstack().rolling(SENTIMENT_WINDOW, min_periods=1).sum()
-    count = grouped["count"].unstack().rolling(SENTIMENT_WINDOW, min_periods=1).sum()
-    mean = (total / count.where(count > 0)).fillna(0.0)
+
+    def window(column: str) -> pd.DataFrame:
+        return grouped[column].unstack()[symbols].rolling(SENTIMENT_WINDOW, min_periods=1).sum()
+
+    count = window("count")
+    seen = count.where(count > 0)
+    decay = 0.5 ** (np.diff(grid_times.to_numpy()) / np.timedelta64(1, "D") / half_life_days)
+    w_sum = _decay_sum(grouped["w"].unstack()[symbols].to_numpy(), decay)
+    ws_sum = _decay_sum(grouped["ws"].unstack()[symbols].to_numpy(), decay)
+    decayed = np.divide(ws_sum, w_sum, out=np.zeros_like(ws_sum), where=w_sum > 0)
     return {
-        "sent_mean_5": mean[symbols].set_axis(times),
-        "sent_count_5": np.log1p(count[symbols]).set_axis(times),
+        "sent_mean_5": (window("score") / seen).fillna(0.0).set_axis(times),
+        "sent_count_5": np.log1p(count).set_axis(times),
+        "sent_pos_share_5": (window("positive") / seen).fillna(0.0).set_axis(times),
+        "sent_neg_share_5": (window("negative") / seen).fillna(0.0).set_axis(times),
+        "sent_decayed": pd.DataFrame(decayed, index=times, columns=symbols),
     }
+
+
+def _decay_sum(added: np.ndarray, decay: np.ndarray) -> np.ndarray:
+    """(T, N) running sums where the total decays by ``decay[t-1]`` between rows t-1 and t."""
+    out = np.empty_like(added, dtype=np.float64)
+    total = np.zeros(added.shape[1])
+    for t in range(len(added)):
+        total = (total * decay[t - 1] if t else total) + added[t]
+        out[t] = total
+    return out
 
 
 def build_features(
@@ -142,11 +192,13 @@ def build_features(
     volume: pd.DataFrame | None = None,
     macro: dict[str, pd.DataFrame] | None = None,
     sentiment: pd.DataFrame | None = None,
+    sentiment_half_life_days: float = 3.0,
 ) -> FeaturePanel:
     """Features for every trading day <= as_of.
 
     prices: (T, N) closes; volume: (T, N) or None; macro: {name: ts-indexed frame with value
-    columns and `available_at`}; sentiment: long frame (symbol, score, available_at) or None.
+    columns and `available_at`}; sentiment: long frame (symbol, score, available_at[, label,
+    model]) of one model, or None (`sentiment_half_life_days`: for `sent_decayed`).
     Rows after `as_of` are ignored, so the same call is valid live and in replay.
     """
     as_of = pd.Timestamp(as_of)
@@ -159,7 +211,7 @@ def build_features(
 
     per_symbol = _price_features(prices, volume)
     if sentiment is not None:
-        per_symbol |= _sentiment_features(sentiment, times, symbols, as_of)
+        per_symbol |= _sentiment_features(sentiment, times, symbols, as_of, sentiment_half_life_days)
     shared = _macro_features(macro or {}, times, as_of) | _calendar(times)
 
     names = tuple(per_symbol) + tuple(shared)

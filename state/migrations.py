@@ -240,5 +240,26 @@ def _v6_learning_loop(db: Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_core, _v2_risk, _v3_adjustments, _v6_learning_loop)
+def _v7_sentiment(db: Database) -> None:
+    """The latest daily sentiment features per symbol and model, for a person to read
+    (the point-in-time history is the lake's ``sentiment_daily`` dataset)."""
+    db["sentiment_latest"].create(
+        {
+            "symbol": str,
+            "model": str,  # which scorer: never compare rows of different models
+            "day": str,  # UTC day of the features
+            "available_at": str,  # the newest text included
+            "mean_score": float,
+            "count": int,
+            "share_positive": float,
+            "share_negative": float,
+            "decayed_score": float,
+            "updated_at": str,
+        },
+        pk=("symbol", "model"),
+        not_null={"day", "available_at", "mean_score", "count"},
+    )
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_core, _v2_risk, _v3_adjustments, _v6_learning_loop, _v7_sentiment)
 SCHEMA_VERSION = len(MIGRATIONS)

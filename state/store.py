@@ -251,6 +251,28 @@ class Store:
         if batch:
             write_rows(self.conn, run_id, batch.rows())
 
+    def upsert_sentiment(self, rows: list[dict[str, Any]]) -> None:
+        """Replace the latest sentiment row of each (symbol, model), in one transaction;
+        a row older (by ``day``) than the stored one is ignored."""
+        if not rows:
+            return
+        with self.transaction():
+            self.conn.executemany(
+                """
+                insert into sentiment_latest (symbol, model, day, available_at, mean_score, count,
+                    share_positive, share_negative, decayed_score, updated_at)
+                values (:symbol, :model, :day, :available_at, :mean_score, :count,
+                    :share_positive, :share_negative, :decayed_score, :updated_at)
+                on conflict (symbol, model) do update set
+                    day = excluded.day, available_at = excluded.available_at,
+                    mean_score = excluded.mean_score, count = excluded.count,
+                    share_positive = excluded.share_positive, share_negative = excluded.share_negative,
+                    decayed_score = excluded.decayed_score, updated_at = excluded.updated_at
+                where excluded.day >= sentiment_latest.day
+                """,
+                rows,
+            )
+
     # -- reads ---------------------------------------------------------------------------
 
     def ledger(self, run_id: str, start_cash: float) -> Ledger:

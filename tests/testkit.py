@@ -5,8 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from aiohttp import web
 
 from daemon.config import Config, load_config
 
@@ -43,3 +48,23 @@ def cli_env() -> dict[str, str]:
     env["PYTHONPATH"] = str(REPO)
     env.pop("NOTIFY_SOCKET", None)
     return env
+
+
+@contextmanager
+def serve_in_thread(app: web.Application) -> Iterator[str]:
+    """Run ``app`` on 127.0.0.1 (a free port) in a thread of its own; yields its base URL.
+    For subprocesses and sync code under test that need a real loopback server."""
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.run_until_complete(runner.cleanup())
+        loop.close()

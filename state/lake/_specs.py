@@ -150,5 +150,43 @@ DATASETS: dict[str, DatasetSpec] = {
             ],
             ("source", "id"),
         ),
+        # One row per scored text and model (daemon.sentiment): ts / available_at are the
+        # text's; symbols: linked universe symbols, space-separated ("" when none);
+        # p_*: class probabilities; score: P(pos) - P(neg) (VADER: compound); hash: the
+        # content hash that de-duplicates across sources and re-pulls.
+        _spec(
+            "sentiment",
+            "channel",
+            [
+                ("source", _STR),
+                ("id", _STR),
+                ("model", _STR),
+                ("hash", _STR),
+                ("kind", _STR),
+                ("symbols", _STR),
+                ("p_positive", _F64),
+                ("p_negative", _F64),
+                ("p_neutral", _F64),
+                ("score", _F64),
+                ("label", _STR),
+                ("snippet", _STR),
+            ],
+            ("source", "id", "model"),
+        ),
+        # Point-in-time daily features per symbol and model: ts = the UTC day, available_at
+        # = its newest text; a day that gains texts gets a new vintage.
+        _spec(
+            "sentiment_daily",
+            "symbol",
+            [
+                ("model", _STR),
+                ("mean_score", _F64),
+                ("count", pa.int64()),
+                ("share_positive", _F64),
+                ("share_negative", _F64),
+                ("decayed_score", _F64),
+            ],
+            ("ts", "model"),
+        ),
     )
 }

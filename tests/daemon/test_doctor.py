@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from testkit import REPO, TRADINGD, cli_env, make_config
+from testkit import REPO, TRADINGD, cli_env, make_config, serve_in_thread
 
 from daemon.doctor import run_checks
 
@@ -22,7 +20,6 @@ KEY = "sk-doctor-test-0123456789"
 @pytest.fixture
 def news_server() -> Iterator[str]:
     """A NewsAPI stand-in on 127.0.0.1 that answers /v2/everything from a recorded response."""
-    loop = asyncio.new_event_loop()
     seen: list[str] = []
 
     async def everything(request: web.Request) -> web.Response:
@@ -31,18 +28,8 @@ def news_server() -> Iterator[str]:
 
     app = web.Application()
     app.router.add_get("/v2/everything", everything)
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}/v2"
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
-    loop.run_until_complete(runner.cleanup())
-    loop.close()
+    with serve_in_thread(app) as url:
+        yield f"{url}/v2"
     assert seen and all(k == KEY for k in seen)  # the key went in the header, as documented
 
 
