@@ -33,8 +33,8 @@ from daemon.jobs import TRADING_JOBS, JobContext, JobRunner
 from daemon.logs import bind
 from daemon.pulls import DataFeeds
 from daemon.retrain import RetrainSupervisor
-from daemon.serving import ModelServer
 from daemon.sentiment import SentimentService, SentimentStore
+from daemon.serving import ModelServer
 from daemon.version import tradingd_version
 from state.lake import Lake
 from state.recorder import Recorder
