@@ -12,33 +12,29 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import structlog
 from apscheduler.triggers.cron import CronTrigger
 
 from brokers.paper import PaperBroker
 from core.bus import EventBus
-from core.clock import Clock, LiveClock, PacedClock, ReplayClock
-from core.events import BarsClosed, CheckpointPublished, RunMode
+from core.clock import Clock
+from core.events import CheckpointPublished, RunMode
 from daemon.backtest_retrain import BacktestRetrainer
-from daemon.config import Config, InputError
+from daemon.config import Config
 from daemon.cron import parse_cron
 from daemon.feeds.bundled import BundledPrices
-from daemon.feeds.lake_replay import LakeReplayPrices
 from daemon.feeds.live_prices import LakePrices
-from daemon.feeds.resilience import Guard
-from daemon.feeds.yahoo import YahooSource
 from daemon.jobs import TRADING_JOBS, JobContext, JobRunner
 from daemon.logs import bind
+from daemon.prices import RunPrices, bundled_prices, session_midnights, yahoo_prices
 from daemon.pulls import DataFeeds
 from daemon.retrain import RetrainSupervisor
 from daemon.sentiment import SentimentService, SentimentStore
 from daemon.serving import ModelServer
 from daemon.version import tradingd_version
-from state.lake import Lake
 from state.recorder import Recorder
-from state.store import Store, parse_iso
+from state.store import Ledger, RunInfo, Store, parse_iso
 from state.writer import ProcessWriter
 from strategies.base import Strategy
 from strategies.factory import build_strategy
@@ -86,20 +82,6 @@ class App:
             self.store.close()
 
 
-def _session_midnights(prices: BundledPrices, timezone: str) -> list[datetime]:
-    local = prices.sessions.tz_localize(timezone, ambiguous=True, nonexistent="shift_forward")
-    return [t.to_pydatetime() for t in local.tz_convert(UTC)]
-
-
-@dataclass
-class _Prices:
-    """What the price source decides about a run: feed, clock, window, warm-up bars."""
-
-    feed: BundledPrices | LakePrices
-    clock: Clock
-    window: tuple[datetime, datetime | None]
-    history: list[BarsClosed]
-
 
 def history_needs(config: Config, strategy: Strategy) -> dict[str, int]:
     """Bars of history every component of a run reads back, by config key."""
@@ -114,71 +96,6 @@ def report_short_history(needs: dict[str, int], available: int, source: str) -> 
             "warmup_history_short", source=source, available_bars=available,
             shortfall_bars=dict(sorted(short.items(), key=lambda kv: -kv[1])),
         )
-
-
-def _bundled_prices(
-    config: Config, *, start: date | None, end: date | None, warmup: int, history: int, live: bool,
-    resume_after: datetime | None, pace_wall_start: float | None, first_decision: int = 1,
-) -> _Prices:
-    market = config.market
-    try:
-        if market.source == "lake":
-            prices: BundledPrices = LakeReplayPrices(
-                Lake(Path(config.run.data_dir) / "lake"), timezone=market.timezone, close_time=market.close_time,
-                symbols=market.symbols, as_of=datetime.now(UTC), benchmark=market.benchmark,
-            )
-        else:
-            prices = BundledPrices(
-                market.source, timezone=market.timezone, close_time=market.close_time, symbols=market.symbols
-            )
-    except ValueError as exc:
-        raise InputError(str(exc)) from exc
-    first = start or market.replay_start
-    # Without a start date the run starts on the first day a decision is possible.
-    i0 = max(prices.index_of(first) if first else first_decision, 0)
-    last = end or market.replay_end
-    i1 = prices.index_of(last, after=True) if last else len(prices.sessions)
-    if i0 >= i1:
-        raise InputError(
-            f"empty window: no {market.source} sessions between {first} and {last} "
-            f"(data covers {prices.sessions[0].date()} .. {prices.sessions[-1].date()})"
-        )
-    cursor = i0
-    if resume_after is not None:
-        prices.seek_after(resume_after)
-        cursor = prices.cursor
-    prices.limit(cursor, i1)
-    midnights = _session_midnights(prices, market.timezone)
-    sim_start = midnights[min(cursor, len(midnights) - 1)]
-    clock: Clock = (
-        PacedClock(midnights, market.pace_per_s, sim_start, wall_start=pace_wall_start)
-        if live
-        else ReplayClock(sim_start)
-    )
-    return _Prices(prices, clock, (prices.bar_times[i0], prices.bar_times[i1 - 1]), prices.history(cursor - history, cursor))
-
-
-def _yahoo_prices(config: Config, *, history: int, live: bool, resume_after: datetime | None) -> _Prices:
-    if not live:
-        raise InputError(
-            "market.source = 'yfinance' is live only: backtests replay bundled history "
-            "(market.source = 'skfolio_sp500' or 'arch_indices')"
-        )
-    feeds = config.feeds
-    yahoo = YahooSource(
-        feeds.yahoo,
-        Guard.from_config("yahoo", feeds.yahoo),
-        zone=ZoneInfo(config.market.timezone),
-        close_time=config.market.close_time,
-    )
-    feed = LakePrices(yahoo, Lake(Path(config.run.data_dir) / "lake"), config.market.symbols, start=feeds.yahoo.history_start)
-    clock = LiveClock()
-    bars = feed.history(history, clock.now())
-    if resume_after is not None:
-        feed.seek_after(resume_after)
-    elif bars:
-        feed.seek_after(bars[-1].ts)  # bars already in the lake were seen by the warm-up
-    return _Prices(feed, clock, (clock.now(), None), bars)
 
 
 def build_app(
@@ -203,59 +120,89 @@ def build_app(
     replay position are restored from the ledger.
     ``strategy`` replaces the one ``strategy.name`` selects (custom strategies, tests).
     """
-    log = structlog.get_logger(component="app")
-    market = config.market
     strategy = strategy or build_strategy(config.strategy, config.allocation, config.risk)
     needs = history_needs(config, strategy)
-    warmup = max([strategy.warmup_bars, 1, *needs.values()])
-    # The infer job builds features (and the swap gate its holdout) from the same history.
-    models = config.models
-    infer = config.jobs.get("infer")
-    serve_bars = models.serve.history_days + models.swap.holdout_days + models.data.label_horizon
-    history = max(warmup, serve_bars if infer is not None and infer.enabled else 0)
     store = Store.open(db_path or config.run.db_path)
     try:
-        config_hash = config.config_hash()
-        info = store.resumable_run(mode, config_hash) if resume else None
-        rebuild = live and market.source != "yfinance"
-        ledger = store.ledger(info.run_id, config.run.start_cash) if info is not None and not rebuild else None
-        resume_after = ledger.last_mark_ts if ledger is not None else None
-        if market.source == "yfinance":
-            prices = _yahoo_prices(config, history=history, live=live, resume_after=resume_after)
-        else:
-            prices = _bundled_prices(
-                config, start=start, end=end, warmup=warmup, history=history, live=live,
-                resume_after=resume_after, pace_wall_start=pace_wall_start,
-                first_decision=max(strategy.warmup_bars, 1),
-            )
-            store.times.learn(prices.feed.bar_times)  # the recorder writes each bar time several times
-        report_short_history(needs, len(prices.history), market.source)
+        config_hash, info, ledger = _resumable(config, store, mode=mode, resume=resume, live=live)
+        prices = _prices(
+            config, store, strategy, needs, start=start, end=end, live=live, pace_wall_start=pace_wall_start,
+            resume_after=ledger.last_mark_ts if ledger is not None else None,
+        )
     except BaseException:
         store.close()
         raise
     clock = prices.clock
-    if info is not None:
-        run_id = info.run_id
-        store.reopen_run(run_id)
-    else:
-        run_id = store.begin_run(
-            mode=mode,
-            config_hash=config_hash,
-            config_json=json.dumps(config.model_dump(mode="json"), sort_keys=True),
-            strategy=strategy.name,
-            start_cash=config.run.start_cash,
-            started_at=datetime.now(UTC),
-            window=prices.window,
-            version=tradingd_version(),
-        )
+    run_id = _open_run(store, info, config, mode=mode, config_hash=config_hash, strategy=strategy, prices=prices)
     bind(run_id=run_id, mode=mode)
-
     bus = EventBus(queue_size=config.bus.queue_size, slow_handler_s=config.bus.slow_handler_ms / 1000)
+    trader, broker, recorder = _trading(config, store, bus, strategy, clock, mode=mode, run_id=run_id, live=live)
+    _warm_up(config, prices, trader, broker)
+    if ledger is not None:
+        _restore(ledger, broker, recorder, trader)
+
+    universe = tuple(config.market.symbols or prices.feed.symbols)
+    data = DataFeeds(config, universe=universe, replay=mode == "backtest")
+    triggers = _triggers(config, data.unavailable())
+    serving, retrainer = _learning(config, store, bus, clock, mode=mode, run_id=run_id, live=live)
+    sentiment = _sentiment(config, data, universe, db_path or config.run.db_path, set(triggers), bus)
+    ctx = JobContext(
+        clock=clock, bus=bus, prices=prices.feed, trader=trader, live=live, record_routine=mode == "live",
+        data=data, max_staleness=timedelta(days=config.market.max_staleness_days), serving=serving,
+        retrainer=retrainer,
+    )
+    return App(
+        config=config, mode=mode, run_id=run_id, resumed=info is not None, store=store, bus=bus,
+        clock=clock, prices=prices.feed, trader=trader, broker=broker, recorder=recorder,
+        jobs=JobRunner(ctx), data=data, triggers=triggers, window=prices.window, serving=serving,
+        retrainer=retrainer, sentiment=sentiment,
+        resume_until=last_committed_fire(store, run_id) if info is not None and ledger is None else None,
+    )
+
+
+def _resumable(
+    config: Config, store: Store, *, mode: RunMode, resume: bool, live: bool
+) -> tuple[str, RunInfo | None, Ledger | None]:
+    """The config hash, the run to resume (if asked and found) and its ledger. A paced
+    replay rebuilds its state by replaying instead, so it gets no ledger."""
+    config_hash = config.config_hash()
+    info = store.resumable_run(mode, config_hash) if resume else None
+    rebuild = live and config.market.source != "yfinance"
+    ledger = store.ledger(info.run_id, config.run.start_cash) if info is not None and not rebuild else None
+    return config_hash, info, ledger
+
+
+def _prices(
+    config: Config, store: Store, strategy: Strategy, needs: dict[str, int], *, start: date | None,
+    end: date | None, live: bool, pace_wall_start: float | None, resume_after: datetime | None,
+) -> RunPrices:
+    """The run's price source, sized to the history its components read."""
+    market = config.market
+    warmup = max([strategy.warmup_bars, 1, *needs.values()])
+    history = _history_bars(config, warmup)
+    if market.source == "yfinance":
+        prices = yahoo_prices(config, history=history, live=live, resume_after=resume_after)
+    else:
+        prices = bundled_prices(
+            config, start=start, end=end, warmup=warmup, history=history, live=live,
+            resume_after=resume_after, pace_wall_start=pace_wall_start,
+            first_decision=max(strategy.warmup_bars, 1),
+        )
+        store.times.learn(prices.feed.bar_times)  # the recorder writes each bar time several times
+    report_short_history(needs, len(prices.history), market.source)
+    return prices
+
+
+def _trading(
+    config: Config, store: Store, bus: EventBus, strategy: Strategy, clock: Clock, *, mode: RunMode, run_id: str,
+    live: bool,
+) -> tuple[StrategyRunner, PaperBroker, Recorder]:
+    """The strategy runner, the paper broker and the recorder, attached to ``bus``."""
     trader = StrategyRunner(
         strategy,
         clock=clock,
         frequency=config.strategy.rebalance,
-        timezone=market.timezone,
+        timezone=config.market.timezone,
         max_gross=config.broker.max_gross,
     )
     broker = PaperBroker(config.broker, bus=bus, run_id=run_id, cash=config.run.start_cash)
@@ -267,31 +214,80 @@ def build_app(
     trader.attach(bus)
     broker.attach(bus)
     recorder.attach(bus)
+    return trader, broker, recorder
 
+
+def _warm_up(config: Config, prices: RunPrices, trader: StrategyRunner, broker: PaperBroker) -> None:
+    """Feed the history bars to the strategy, and the last ones to the broker's impact model."""
     trader.warm_up(prices.history)
     for bar in prices.history[-(config.broker.impact_window + 1) :]:
         broker.remember_prices(bar)
-    if ledger is not None:
-        broker.restore(
-            cash=ledger.cash,
-            positions=ledger.positions,
-            avg_prices=ledger.avg_prices,
-            order_ids=ledger.order_ids,
-            pending=ledger.pending,
-        )
-        recorder.restore(ledger.pending, ledger.positions, ledger.avg_prices)
-        trader.restore(ledger.last_target_bar_ts)
-        log.info(
-            "run_resumed",
-            last_mark=ledger.last_mark_ts.isoformat() if ledger.last_mark_ts else None,
-            cash=round(ledger.cash, 2),
-            positions=len(ledger.positions),
-            open_orders=len(ledger.pending),
-        )
 
-    universe = market.symbols or prices.feed.symbols
-    data = DataFeeds(config, universe=tuple(universe), replay=mode == "backtest")
-    unavailable = data.unavailable()
+
+def _learning(
+    config: Config, store: Store, bus: EventBus, clock: Clock, *, mode: RunMode, run_id: str, live: bool
+) -> tuple[ModelServer, RetrainSupervisor | BacktestRetrainer]:
+    """The model server (swapping in published checkpoints) and the retrainer of the run."""
+    serving = ModelServer(
+        config.models, store, run_id, clock, timezone=config.market.timezone, manage=mode == "live", live=live
+    )
+    bus.subscribe(CheckpointPublished, serving.on_published, name="serving:checkpoints")
+    retrainer = (BacktestRetrainer if mode == "backtest" else RetrainSupervisor)(config.models, bus, clock)
+    return serving, retrainer
+
+
+def _history_bars(config: Config, warmup: int) -> int:
+    """Bars of history a run loads: the warm-up, or more when the infer job builds features
+    (and the swap gate its holdout) from the same history."""
+    models = config.models
+    infer = config.jobs.get("infer")
+    serve_bars = models.serve.history_days + models.swap.holdout_days + models.data.label_horizon
+    return max(warmup, serve_bars if infer is not None and infer.enabled else 0)
+
+
+def _open_run(
+    store: Store, info: RunInfo | None, config: Config, *, mode: RunMode, config_hash: str, strategy: Strategy,
+    prices: RunPrices,
+) -> str:
+    """Reopen the resumed run, or record a new one; its id."""
+    if info is not None:
+        store.reopen_run(info.run_id)
+        return info.run_id
+    return store.begin_run(
+        mode=mode,
+        config_hash=config_hash,
+        config_json=json.dumps(config.model_dump(mode="json"), sort_keys=True),
+        strategy=strategy.name,
+        start_cash=config.run.start_cash,
+        started_at=datetime.now(UTC),
+        window=prices.window,
+        version=tradingd_version(),
+    )
+
+
+def _restore(ledger: Ledger, broker: PaperBroker, recorder: Recorder, trader: StrategyRunner) -> None:
+    """Put the ledger's cash, positions, open orders and last target back into a resumed run."""
+    broker.restore(
+        cash=ledger.cash,
+        positions=ledger.positions,
+        avg_prices=ledger.avg_prices,
+        order_ids=ledger.order_ids,
+        pending=ledger.pending,
+    )
+    recorder.restore(ledger.pending, ledger.positions, ledger.avg_prices)
+    trader.restore(ledger.last_target_bar_ts)
+    structlog.get_logger(component="app").info(
+        "run_resumed",
+        last_mark=ledger.last_mark_ts.isoformat() if ledger.last_mark_ts else None,
+        cash=round(ledger.cash, 2),
+        positions=len(ledger.positions),
+        open_orders=len(ledger.pending),
+    )
+
+
+def _triggers(config: Config, unavailable: dict[str, str]) -> dict[str, CronTrigger]:
+    """Cron triggers of the enabled jobs whose data sources are available."""
+    log = structlog.get_logger(component="app")
     triggers: dict[str, CronTrigger] = {}
     for name, job in config.jobs.items():
         if not job.enabled:
@@ -299,41 +295,9 @@ def build_app(
         if name in unavailable:
             log.info("job_not_scheduled", job=name, reason=unavailable[name])
             continue
-        triggers[name] = parse_cron(job.cron, market.timezone)
-    serving = ModelServer(
-        config.models, store, run_id, clock, timezone=market.timezone, manage=mode == "live", live=live
-    )
-    bus.subscribe(CheckpointPublished, serving.on_published, name="serving:checkpoints")
-    retrainer = (BacktestRetrainer if mode == "backtest" else RetrainSupervisor)(config.models, bus, clock)
-    sentiment = _sentiment(config, data, tuple(universe), db_path or config.run.db_path, set(triggers))
-    if sentiment is not None:
-        sentiment.attach(bus)
-    ctx = JobContext(
-        clock=clock, bus=bus, prices=prices.feed, trader=trader, live=live, record_routine=mode == "live",
-        data=data, max_staleness=timedelta(days=market.max_staleness_days), serving=serving,
-        retrainer=retrainer,
-    )
-    return App(
-        config=config,
-        mode=mode,
-        run_id=run_id,
-        resumed=info is not None,
-        store=store,
-        bus=bus,
-        clock=clock,
-        prices=prices.feed,
-        trader=trader,
-        broker=broker,
-        recorder=recorder,
-        jobs=JobRunner(ctx),
-        data=data,
-        triggers=triggers,
-        window=prices.window,
-        serving=serving,
-        retrainer=retrainer,
-        sentiment=sentiment,
-        resume_until=last_committed_fire(store, run_id) if info is not None and ledger is None else None,
-    )
+        triggers[name] = parse_cron(job.cron, config.market.timezone)
+    return triggers
+
 
 
 def last_committed_fire(store: Store, run_id: str) -> datetime | None:
@@ -346,20 +310,23 @@ def last_committed_fire(store: Store, run_id: str) -> datetime | None:
 
 
 def _sentiment(
-    config: Config, data: DataFeeds, universe: tuple[str, ...], db: str | Path, jobs: set[str]
+    config: Config, data: DataFeeds, universe: tuple[str, ...], db: str | Path, jobs: set[str], bus: EventBus
 ) -> SentimentService | None:
-    """The sentiment service when it is on and texts can arrive: a lake (not a backtest) and
-    a text pull scheduled. Otherwise torch and transformers are never imported."""
+    """The sentiment service, attached to ``bus``, when it is on and texts can arrive: a lake
+    (not a backtest) and a text pull scheduled. Otherwise torch and transformers are never
+    imported."""
     if not config.sentiment.enabled or data.lake is None or not jobs & {"pull_news", "pull_social"}:
         return None
     store = SentimentStore(data.lake, db, config.sentiment.half_life_days)
     onnx_dir = Path(config.run.data_dir) / "sentiment" / "onnx"
-    return SentimentService(config.sentiment, universe=universe, store=store, onnx_dir=onnx_dir)
+    service = SentimentService(config.sentiment, universe=universe, store=store, onnx_dir=onnx_dir)
+    service.attach(bus)
+    return service
 
 
 def next_session_start(app: App) -> datetime:
     """Midnight (exchange time) of the next bundled session to replay, as UTC."""
     if not isinstance(app.prices, BundledPrices):
         return app.clock.now()
-    midnights = _session_midnights(app.prices, app.config.market.timezone)
+    midnights = session_midnights(app.prices, app.config.market.timezone)
     return midnights[min(app.prices.cursor, len(midnights) - 1)]
