@@ -11,7 +11,7 @@ import re
 import shlex
 from pathlib import Path
 
-from daemon.cli import build_parser
+from daemon.cli_parser import build_parser
 
 REPO = Path(__file__).resolve().parent.parent
 
