@@ -62,18 +62,7 @@ def fire_epochs(trigger: CronTrigger, start: datetime, end: datetime) -> np.ndar
         return np.zeros(0, dtype=np.int64)
     tz = trigger.timezone
     fields = {f.name: f for f in trigger.fields}
-    probe = datetime(2001, 1, 1)
-    seconds_of_day = np.array(
-        sorted(
-            h * 3600 + m * 60 + s
-            for h, m, s in product(
-                _matching(fields["hour"], 0, 23, probe, "hour"),
-                _matching(fields["minute"], 0, 59, probe, "minute"),
-                _matching(fields["second"], 0, 59, probe, "second"),
-            )
-        ),
-        dtype=np.int64,
-    )
+    seconds_of_day = _seconds_of_day(fields)
     # Every local calendar day in the window (one extra to know tomorrow's UTC offset).
     first = start.astimezone(tz).date()
     last = end.astimezone(tz).date()
@@ -119,6 +108,22 @@ def fire_epochs(trigger: CronTrigger, start: datetime, end: datetime) -> np.ndar
     if extra:
         epoch = np.sort(np.concatenate([epoch, np.array(extra, dtype=np.int64)]))
     return epoch
+
+
+def _seconds_of_day(fields: dict[str, object]) -> np.ndarray:
+    """The times of day (seconds after local midnight) the hour/minute/second fields accept, ascending."""
+    probe = datetime(2001, 1, 1)
+    return np.array(
+        sorted(
+            h * 3600 + m * 60 + s
+            for h, m, s in product(
+                _matching(fields["hour"], 0, 23, probe, "hour"),
+                _matching(fields["minute"], 0, 59, probe, "minute"),
+                _matching(fields["second"], 0, 59, probe, "second"),
+            )
+        ),
+        dtype=np.int64,
+    )
 
 
 def _day_mask(fields: dict[str, object], days: pd.DatetimeIndex) -> np.ndarray:
