@@ -93,6 +93,16 @@ REQUIRED = {
 }
 
 
+def _usable(secrets: Secrets, name: str, enabled: bool) -> bool:
+    """Whether source ``name`` is on and has its credentials (else one ``source_disabled`` line)."""
+    if not enabled:
+        return False
+    if missing := secrets.missing(*REQUIRED.get(name, ())):
+        log.warning("source_disabled", source=name, reason="missing credentials", missing=missing)
+        return False
+    return True
+
+
 def build_sources(
     config: FeedsConfig,
     secrets: Secrets,
@@ -122,29 +132,21 @@ def build_sources(
             **auth,
         )
 
-    def usable(name: str, enabled: bool) -> bool:
-        if not enabled:
-            return False
-        if missing := secrets.missing(*REQUIRED.get(name, ())):
-            log.warning("source_disabled", source=name, reason="missing credentials", missing=missing)
-            return False
-        return True
-
     sources: dict[str, Source] = {}
     if config.yahoo.enabled:
         sources["prices"] = YahooSource(config.yahoo, guard("yahoo", config.yahoo))
     if config.fred.enabled and config.fred.offline:
         sources["macro"] = BundledMacroSource()
-    elif usable("fred", config.fred.enabled):
+    elif _usable(secrets, "fred", config.fred.enabled):
         key = secrets.get("TRADINGD_FRED_API_KEY")
         sources["macro"] = FredSource(config.fred, guard("fred", config.fred), api_key=key, redact=secrets.redact)
-    if usable("fmp", config.fmp.enabled):
+    if _usable(secrets, "fmp", config.fmp.enabled):
         key = secrets.get("TRADINGD_FMP_API_KEY")  # FMP documents the key as a query parameter only
         sources["fundamentals"] = FmpSource(config.fmp, http("fmp", config.fmp, params={"apikey": key}))
-    if usable("newsapi", config.newsapi.enabled):
+    if _usable(secrets, "newsapi", config.newsapi.enabled):
         key = secrets.get("TRADINGD_NEWSAPI_KEY")
         sources["news"] = NewsApiSource(config.newsapi, http("newsapi", config.newsapi, headers={"X-Api-Key": key}))
-    if usable("reddit", config.reddit.enabled):
+    if _usable(secrets, "reddit", config.reddit.enabled):
         sources["social"] = RedditSource(
             config.reddit,
             guard("reddit", config.reddit),
