@@ -124,13 +124,7 @@ def _sentiment_features(
     trading days: mean score, log count, shares labelled positive / negative (without a
     label column: score >= +0.05 / <= -0.05); and the score decayed with
     ``half_life_days`` (calendar days) over all items known at each time, 0 before any."""
-    missing = {"symbol", "score", "available_at"} - set(sentiment.columns)
-    if missing:
-        raise ValueError(f"sentiment frame lacks columns {sorted(missing)}")
-    if "model" in sentiment.columns and sentiment["model"].nunique() > 1:
-        raise ValueError(
-            f"sentiment frame mixes models {sorted(sentiment['model'].unique())}: pass one model's scores"
-        )
+    _check_sentiment_frame(sentiment)
     # Aware times compare in UTC against the (naive, UTC) trading grid.
     avail = pd.to_datetime(sentiment["available_at"], utc=True).dt.tz_localize(None).astype("datetime64[ns]")
     keep = (avail <= as_of) & sentiment["symbol"].isin(symbols)
@@ -173,6 +167,17 @@ def _sentiment_features(
         "sent_neg_share_5": (window("negative") / seen).fillna(0.0).set_axis(times),
         "sent_decayed": pd.DataFrame(decayed, index=times, columns=symbols),
     }
+
+
+def _check_sentiment_frame(sentiment: pd.DataFrame) -> None:
+    """Raise ValueError unless the frame has the needed columns and one model's scores."""
+    missing = {"symbol", "score", "available_at"} - set(sentiment.columns)
+    if missing:
+        raise ValueError(f"sentiment frame lacks columns {sorted(missing)}")
+    if "model" in sentiment.columns and sentiment["model"].nunique() > 1:
+        raise ValueError(
+            f"sentiment frame mixes models {sorted(sentiment['model'].unique())}: pass one model's scores"
+        )
 
 
 def _decay_sum(added: np.ndarray, decay: np.ndarray) -> np.ndarray:
