@@ -43,11 +43,18 @@ def wait_for(predicate, timeout: float = 90.0, what: str = "condition") -> None:
 
 
 def start_daemon(tmp_path: Path, db: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*TRADINGD, "run", "--config", str(REPO / "config.toml"), "--db", str(db), "--pace", "25",
-         "--http-listen", "127.0.0.1:0", *extra],
-        cwd=tmp_path, env=env or cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    """A paced daemon whose output goes to files in ``tmp_path``: a pipe nobody reads would
+    fill up (the daemon logs every job run) and block the daemon on its next log line."""
+    n = len(list(tmp_path.glob("daemon-*.out")))
+    logs = (tmp_path / f"daemon-{n}.out", tmp_path / f"daemon-{n}.err")
+    with logs[0].open("w") as out, logs[1].open("w") as err:
+        proc = subprocess.Popen(
+            [*TRADINGD, "run", "--config", str(REPO / "config.toml"), "--db", str(db), "--pace", "25",
+             "--http-listen", "127.0.0.1:0", *extra],
+            cwd=tmp_path, env=env or cli_env(), stdout=out, stderr=err, text=True,
+        )
+    proc.logs = logs  # type: ignore[attr-defined]
+    return proc
 
 
 def sigterm_after(proc: subprocess.Popen[str], ready) -> tuple[str, str]:  # noqa: ANN001
@@ -55,7 +62,9 @@ def sigterm_after(proc: subprocess.Popen[str], ready) -> tuple[str, str]:  # noq
     try:
         ready()
         proc.send_signal(signal.SIGTERM)
-        return proc.communicate(timeout=20)
+        proc.wait(timeout=20)
+        out, err = proc.logs  # type: ignore[attr-defined]
+        return out.read_text(), err.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
