@@ -113,7 +113,8 @@ def _columns(store: Store, table: str) -> list[str] | None:
 
 
 def _optional(store: Store, table: str, run_id: str, order: tuple[str, ...]) -> pd.DataFrame | None:
-    """A table that may not exist yet; rows of this run when it has a ``run_id`` column."""
+    """A table that may not exist or be empty yet (``None``); rows of this run when it has a
+    ``run_id`` column."""
     columns = _columns(store, table)
     if columns is None:
         return None
@@ -121,7 +122,8 @@ def _optional(store: Store, table: str, run_id: str, order: tuple[str, ...]) -> 
     by = [c for c in order if c in columns]
     sql = f"select * from {table} {where}" + (f" order by {', '.join(by)}" if by else "")
     times = tuple(c for c in columns if c == "ts" or c.endswith("_at") or c in ("day", "date"))
-    return _frame(store, sql, params, times, lenient=True)
+    frame = _frame(store, sql, params, times, lenient=True)
+    return None if frame.empty else frame  # an empty table (a run without models yet): no data yet
 
 
 def load_run(store: Store, run_id: str) -> RunData:

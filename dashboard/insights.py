@@ -38,8 +38,11 @@ def forecast_quantiles(forecasts: pd.DataFrame) -> pd.DataFrame:
     base = [c for c in ("ts", "symbol", "target") if c in cols]
     if {"quantile", "value"} <= cols:
         return forecasts[[*base, "quantile", "value"]]
-    levels = next((c for c in ("quantile_levels", "quantiles", "levels") if c in cols), None)
-    values = next((c for c in ("quantile_values", "values", "forecast") if c in cols), None)
+    if {"levels", "quantiles"} <= cols:  # tradingd's own table (state/migrations.py, v6)
+        levels, values = "levels", "quantiles"
+    else:
+        levels = next((c for c in ("quantile_levels", "quantiles", "levels") if c in cols), None)
+        values = next((c for c in ("quantile_values", "values", "forecast") if c in cols), None)
     rows = []
     if levels and values:
         for record in forecasts.to_dict("records"):

@@ -46,16 +46,16 @@ def with_models(backtest_db, tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(source, db)
     marks = [ts for (ts,) in query(db, "select ts from equity where run_id = ? order by ts", run_id)]
     with sqlite3.connect(db) as conn:
-        conn.execute("create table models (version text primary key, family text, status text, metrics text, "
-                     "reason text, created_at text, activated_at text)")
-        conn.executemany("insert into models values (?, ?, ?, ?, ?, ?, ?)", [
-            ("v1", "tft", "retired", '{"pinball": 0.012}', None, marks[0], marks[0]),
-            ("v2", "tft", "active", '{"pinball": 0.010}', None, marks[100], marks[100]),
-            ("v3", "lstm", "rejected", '{"pinball": 0.020}', "pinball worse than champion", marks[150], None),
+        # The learning loop's own tables (state/migrations.py), filled as a run that retrained would.
+        conn.executemany("insert into models (version, family, path, status, metrics, reason, created_at, "
+                         "activated_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+            ("v1", "tft", "registry/v1", "retired", '{"pinball": 0.012}', None, marks[0], marks[0], marks[100]),
+            ("v2", "tft", "registry/v2", "active", '{"pinball": 0.010}', None, marks[100], marks[100], marks[100]),
+            ("v3", "lstm", "registry/v3", "rejected", '{"pinball": 0.020}', "pinball worse than champion",
+             marks[150], None, marks[150]),
         ])
-        conn.execute("create table forecasts (run_id text, ts text, symbol text, target text, "
-                     "quantile_levels text, quantile_values text, model_version text)")
-        conn.executemany("insert into forecasts values (?, ?, ?, ?, ?, ?, ?)", [
+        conn.executemany("insert into forecasts (run_id, ts, symbol, target, levels, quantiles, model) "
+                         "values (?, ?, ?, ?, ?, ?, ?)", [
             (run_id, ts, "AAPL", "return_5d", json.dumps([0.1, 0.5, 0.9]), json.dumps([-0.03, 0.004, 0.04]), "v2")
             for ts in marks[100:200]
         ])
@@ -183,6 +183,8 @@ class TestUnexpectedShapes:
         db = tmp_path / "odd.db"
         shutil.copy(source, db)
         with sqlite3.connect(db) as conn:
+            # A schema the pages do not know: tradingd's own tables replaced by other shapes.
+            conn.executescript("drop view latest_forecasts; drop table forecasts; drop table models;")
             conn.execute("create table models (version text, status text, created_at text, activated_at text)")
             conn.execute("insert into models values ('m1', 'active', 'last tuesday', '2020-01-02')")
             conn.execute("create table forecasts (ts text, symbol text, point real)")  # no quantiles
