@@ -9,13 +9,20 @@ marks, fills of yesterday's orders) + `infer` (features, forecast, ForecastReady
 The same replay without a model runs side by side in this process. Replayed without pacing
 (the paced daemon adds only sleeps).
 
+`--refit-every N` sets `risk.garch.refit_every` (the shipped default, 1, refits all 20
+GARCH models at every rebalance; N > 1 filters with the last parameters in between).
+`--profile FILE` writes a cProfile of each job over the with-TFT replay (`FILE.<job>`, read
+with `python -m pstats`).
+
 Usage: python bench/learning_latency.py [--start 2019-01-02 --end 2019-12-31]
+       [--refit-every 1] [--profile /tmp/latency.prof]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import sys
 import tempfile
 import time
@@ -29,52 +36,62 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TFT = {"family": "tft", "hidden_size": 64, "num_heads": 4, "lstm_layers": 2, "dropout": 0.1}
+STAGES = ("pull_prices", "infer", "rebalance")
 
 
-def config(tmp: Path, start: str, end: str, registry: Path):
+def config(tmp: Path, start: str, end: str, registry: Path, refit_every: int):
     from daemon.config import load_config
 
     return load_config(None, overrides={
         "run": {"data_dir": str(tmp)},
         "market": {"replay_start": start, "replay_end": end},
         "strategy": {"rebalance": "daily"},
+        "risk": {"garch": {"refit_every": refit_every}},
         "models": {"registry_dir": str(registry), "run_dir": str(tmp / "runs"), "model": TFT,
                    "data": {"start": "2018-01-01", "end": "2018-12-31"},
                    "train": {"epochs": 1, "max_steps_per_epoch": 2, "device": "cpu"}},
     })
 
 
-def replay(cfg, db: Path) -> dict[str, list[float]]:
+def replay(cfg, db: Path, profile: str | None = None) -> dict[str, list[float]]:
     """Per-day seconds of each trading job (fire + cascade), over the window."""
     from daemon.app import build_app
     from daemon.backtest import replay_timeline
 
     app = build_app(cfg, mode="backtest", db_path=db)
     per_day: dict[str, dict[str, float]] = defaultdict(dict)
+    profiles = {name: cProfile.Profile() for name in STAGES} if profile else {}
 
     async def run() -> None:
         await app.data.open(set(app.triggers))
         for when, name in replay_timeline(app):
             app.clock.advance_to(when)
+            prof = profiles.get(name)
             t0 = time.perf_counter()
+            if prof is not None:
+                prof.enable()
             await app.jobs.fire(name)
             app.bus.drain()
-            if name in ("pull_prices", "infer", "rebalance"):
+            if prof is not None:
+                prof.disable()
+            if name in STAGES:
                 per_day[when.date().isoformat()][name] = time.perf_counter() - t0
         await app.data.close()
 
     asyncio.run(run())
     app.close("completed")
-    days = [d for d in per_day.values() if len(d) == 3]
-    return {k: [d[k] for d in days] for k in ("pull_prices", "infer", "rebalance")} | {
-        "total": [sum(d.values()) for d in days]
-    }
+    for name, prof in profiles.items():
+        prof.dump_stats(f"{profile}.{name}")
+    days = [d for d in per_day.values() if len(d) == len(STAGES)]
+    return {k: [d[k] for d in days] for k in STAGES} | {"total": [sum(d.values()) for d in days]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--start", default="2019-01-02")
     parser.add_argument("--end", default="2019-12-31")
+    parser.add_argument("--refit-every", type=int, default=1, help="risk.garch.refit_every")
+    parser.add_argument("--profile", default=None, help="cProfile per job to FILE.<job> (with-TFT replay)")
     args = parser.parse_args()
     from models.train import run_training
     from state.models_table import ModelsTable
@@ -82,7 +99,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        with_model = config(tmp, args.start, args.end, tmp / "registry")
+        with_model = config(tmp, args.start, args.end, tmp / "registry", args.refit_every)
         ckpt = run_training(with_model.models).checkpoint
         store = Store.open(tmp / "model.db")
         table = ModelsTable(store)
@@ -90,14 +107,15 @@ def main() -> None:
         table.activate(ckpt.name, "bench", {}, datetime.now(UTC))
         store.close()
         results = {
-            "with TFT": replay(with_model, tmp / "model.db"),
-            "no model": replay(config(tmp, args.start, args.end, tmp / "empty"), tmp / "none.db"),
+            "with TFT": replay(with_model, tmp / "model.db", args.profile),
+            "no model": replay(config(tmp, args.start, args.end, tmp / "empty", args.refit_every), tmp / "none.db"),
         }
-    print(f"{'':10} {'days':>5} {'infer p50':>10} {'infer p99':>10} {'total p50':>10} {'total p99':>10}  (ms)")
+    print(f"refit_every={args.refit_every}, {args.start}..{args.end}; ms per trading day")
+    print(f"{'':10} {'days':>5} " + " ".join(f"{s + ' p50':>16} {s + ' p99':>16}" for s in (*STAGES, "total")))
     for label, r in results.items():
         q = lambda xs, p: 1e3 * float(np.percentile(xs, p))  # noqa: E731
-        print(f"{label:10} {len(r['total']):5d} {q(r['infer'], 50):10.1f} {q(r['infer'], 99):10.1f} "
-              f"{q(r['total'], 50):10.1f} {q(r['total'], 99):10.1f}")
+        cells = " ".join(f"{q(r[s], 50):16.1f} {q(r[s], 99):16.1f}" for s in (*STAGES, "total"))
+        print(f"{label:10} {len(r['total']):5d} {cells}")
 
 
 if __name__ == "__main__":

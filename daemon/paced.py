@@ -13,7 +13,10 @@ Resume after ``kill -9``: the run's own history is replayed from its start throu
 same components, on the replay bus, with writes held back, up to the last committed
 cascade (``App.resume_until``). Strategy history, GARCH refit cadence and filtered state,
 the rebalance calendar, the broker's book and impact window all come back as they were,
-without snapshot code. The fills and equity rows the replay produces are checked against
+without snapshot code. Forecasts are not recomputed: `infer` re-publishes the ones
+stored then, made by the model active then (``daemon.serving``), and a `retrain` in the
+replayed history is not run again (what it published is in the registry and the
+``models`` table). The fills and equity rows the replay produces are checked against
 the stored ones; a difference stops the daemon with ``ReplayDivergedError``. A cascade
 that was cut short was never committed (one transaction per cascade) and simply reruns.
 """
@@ -35,6 +38,8 @@ from state.batch import EquityRow, FillRow
 __all__ = ["ReplayDivergedError", "catch_up", "drive_paced"]
 
 REPORT_EVERY_S = 30.0
+# Jobs whose outcome outlives the process: replaying them would redo work already recorded.
+NOT_REPLAYED = frozenset({"retrain"})
 
 
 class ReplayDivergedError(RuntimeError):
@@ -58,13 +63,17 @@ async def catch_up(app: App, timeline: Timeline) -> Timeline:
     ctx = app.jobs.ctx
     ctx.live = False  # inline, no per-job log lines: this is history
     app.recorder.start_replay()
+    app.serving.start_replay()
     try:
         for when, name in done:
+            if name in NOT_REPLAYED:
+                continue
             clock.hold(when)
             await app.jobs.fire(name)
             app.bus.drain()
     finally:
         ctx.live = True
+        app.serving.end_replay()
         replayed = app.recorder.end_replay()
     _check_replay(app, replayed.fills, list(replayed.equity.values()))
     clock.restart(until)

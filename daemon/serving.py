@@ -13,10 +13,18 @@ bundled macro series as known then), forecasts off the loop, records every targe
 ``forecasts`` and publishes the tilt target's quantiles as ``ForecastReady``. No look-ahead:
 a model serves only at decision times after its training window ends. Without a
 champion it says so once and the tilt stays neutral.
+
+A resumed run rebuilds its state by replaying its own history (``daemon.paced``). During
+that replay (``start_replay`` .. ``end_replay``) `infer` runs no model and changes nothing:
+it re-publishes the forecasts stored in ``forecasts`` for that decision time, with the
+version that made them, so the replay decides exactly as the run did even when the active
+model changed since. After the replay nothing is served yet, and the first `infer` loads
+the version the ``models`` table says is active.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,6 +78,7 @@ class ModelServer:
         self._macro: dict[str, pd.DataFrame] | None = None
         self._said: set[str] = set()
         self._read_table = False
+        self.replaying = False
 
     def on_published(self, event: CheckpointPublished) -> None:
         """Bus handler: validate this checkpoint at the next chance (the `infer` job)."""
@@ -212,7 +221,16 @@ class ModelServer:
             self._said.add(key)
             log.info(key, detail=message, **fields)
 
+    def start_replay(self) -> None:
+        """From now on `infer` re-publishes stored forecasts (a resumed run's history)."""
+        self.replaying = True
+
+    def end_replay(self) -> None:
+        self.replaying = False
+
     async def infer(self, ctx: JobContext) -> JobOutcome:
+        if self.replaying:
+            return await self._republish(ctx)
         events = await self.refresh(ctx)
         await ctx.emit_all(events)
         served = self.served  # captured: a swap from now on does not touch this forecast
@@ -257,6 +275,24 @@ class ModelServer:
             ts=now, symbols=symbols, levels=tuple(forecast.quantiles), quantiles=freeze(values[ok]),
             horizon=int(target.split("_")[1]), model=version,
         )
+
+    async def _republish(self, ctx: JobContext) -> JobOutcome:
+        """Replay: the ``ForecastReady`` this decision time published, rebuilt from its
+        stored rows (JSON floats round-trip exactly), or nothing where it published nothing."""
+        now = self.clock.now()
+        target = self.cfg.serve.tilt_target
+        rows = [r for r in self.forecasts.at(now) if r["target"] == target]
+        values = np.array([json.loads(r["quantiles"]) for r in rows], dtype=np.float64).reshape(len(rows), -1)
+        ok = np.isfinite(values).all(axis=1)
+        if not ok.any():
+            return JobOutcome("replayed: no forecast at this time", routine=True)
+        version = rows[0]["model"]
+        await ctx.emit(ForecastReady(
+            ts=now, symbols=tuple(r["symbol"] for r, keep in zip(rows, ok, strict=True) if keep),
+            levels=tuple(json.loads(rows[0]["levels"])), quantiles=freeze(values[ok]),
+            horizon=int(target.split("_")[1]), model=version,
+        ))
+        return JobOutcome(f"replayed {int(ok.sum())} forecasts by {version}", routine=True)
 
     def close(self) -> None:
         self.forecasts.flush()

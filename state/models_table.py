@@ -127,6 +127,15 @@ class ForecastLog:
         if self._pending >= self._every:
             self.flush()
 
+    def at(self, ts: datetime) -> list[dict[str, Any]]:
+        """The rows stored for decision time ``ts`` of this run, in the order they were
+        written (symbol-major, as the forecast listed them)."""
+        self.flush()
+        return self._store.rows(
+            "select symbol, target, levels, quantiles, model from forecasts where run_id = ? and ts = ? order by rowid",
+            (self._run_id, iso(ts)),
+        )
+
     def flush(self) -> None:
         if not self._rows:
             return

@@ -105,8 +105,11 @@ def break_checkpoint(path: Path, how: str, marker: Path) -> Path:
     return path
 
 
-def write_config(tmp: Path, registry: Path, extra: str = "", *, replay_end: str = "2019-09-30") -> Path:
-    """A config.toml for `tradingd` subprocesses: the tiny model, data under `tmp`."""
+def write_config(
+    tmp: Path, registry: Path, extra: str = "", *, replay_end: str = "2019-09-30", market: str = ""
+) -> Path:
+    """A config.toml for `tradingd` subprocesses: the tiny model, data under `tmp`
+    (`market`: more `[market]` lines, e.g. the pace)."""
     model = "\n".join(f"{k} = {json.dumps(v)}" for k, v in TINY.items())
     path = tmp / "config.toml"
     path.write_text(
@@ -116,6 +119,7 @@ data_dir = "{tmp}"
 [market]
 replay_start = 2019-07-01
 replay_end = {replay_end}
+{market}
 [models]
 registry_dir = "{registry}"
 run_dir = "{tmp / 'runs'}"
