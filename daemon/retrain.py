@@ -43,7 +43,7 @@ from models.config import RunConfig as ModelsConfig
 if TYPE_CHECKING:
     from daemon.jobs import JobContext
 
-__all__ = ["RetrainFailed", "RetrainPlan", "RetrainSupervisor", "plan_retrain", "torchrun_command"]
+__all__ = ["RetrainFailed", "RetrainPlan", "RetrainSupervisor", "plan_retrain", "torchrun_command", "trainer_env"]
 
 log = structlog.get_logger(component="retrain")
 trainer_log = structlog.get_logger(component="trainer")
@@ -112,6 +112,17 @@ def torchrun_command(cfg: ModelsConfig, plan: RetrainPlan) -> list[str]:
             "-m", "models", *sets]
 
 
+def trainer_env(cfg: ModelsConfig, plan: RetrainPlan) -> dict[str, str]:
+    """The trainer's environment. On CPU each process gets ``models.serve.threads``
+    intra-op threads, the count an in-process backtest retrain uses: the thread count
+    changes float reduction order, so this is what makes one torchrun process give the
+    in-process checkpoint bit for bit (N processes use one thread each either way)."""
+    env = dict(os.environ)
+    if plan.backend == "gloo":
+        env["OMP_NUM_THREADS"] = str(cfg.serve.threads)
+    return env
+
+
 def _die_with_parent() -> None:
     """In the child before exec: SIGTERM when the daemon dies, even by kill -9, so an orphan
     trainer never publishes for a daemon that is gone (torchrun then stops its workers).
@@ -167,7 +178,7 @@ class RetrainSupervisor:
         before = set(self._versions())
         proc = await asyncio.create_subprocess_exec(
             *torchrun_command(self.cfg, plan), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            start_new_session=True, preexec_fn=_die_with_parent, env=trainer_env(self.cfg, plan),
         )
         self.current, self._proc = plan, proc
         log.info("retrain_started", retrain_id=plan.retrain_id, pid=proc.pid, nproc=plan.nproc,
