@@ -38,6 +38,7 @@ from core.clock import Clock
 from core.events import CheckpointPublished, Event, ForecastReady, ModelRejected, ModelSwapped, freeze
 from daemon.jobs import JobOutcome
 from models.config import RunConfig as ModelsConfig
+from models.features import PointInTime, prepare_point_in_time
 from state.models_table import ForecastLog, ModelsTable
 from state.store import Store
 
@@ -75,7 +76,7 @@ class ModelServer:
         self.served: Served | None = None
         self._zone = timezone
         self._pending: list[Path] = []
-        self._macro: dict[str, pd.DataFrame] | None = None
+        self._macro: dict[str, PointInTime] | None = None
         self._said: set[str] = set()
         self._read_table = False
         self.replaying = False
@@ -97,13 +98,15 @@ class ModelServer:
         local = closes.index.tz_convert(self._zone).tz_localize(None).normalize()
         return closes.set_axis(pd.DatetimeIndex(local, name="date"))
 
-    def macro(self) -> dict[str, pd.DataFrame] | None:
+    def macro(self) -> dict[str, PointInTime] | None:
+        """The bundled macro series, parsed and sorted once for the as-of joins of every
+        bar (available_at-stamped; build_features cuts at as_of)."""
         if not self.spec.use_macro:
             return None
         if self._macro is None:
             from models.data import load_macro
 
-            self._macro = load_macro()  # available_at-stamped; build_features cuts at as_of
+            self._macro = prepare_point_in_time(load_macro())
         return self._macro
 
     # -- candidates and the swap -------------------------------------------------------------

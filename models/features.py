@@ -22,9 +22,11 @@ from models.sentiment.daily import label_from_score
 __all__ = [
     "FUTURE_NAMES",
     "FeaturePanel",
+    "PointInTime",
     "build_features",
     "build_targets",
     "known_future",
+    "prepare_point_in_time",
     "schema_hash",
     "target_names",
 ]
@@ -79,32 +81,56 @@ def _price_features(prices: pd.DataFrame, volume: pd.DataFrame | None) -> dict[s
     return out
 
 
-def _as_of_series(
-    frame: pd.DataFrame, times: pd.DatetimeIndex, as_of: pd.Timestamp
-) -> pd.DataFrame:
-    """Value columns of a ts-indexed frame as known at each time: latest row with
-    available_at <= t. (T, C)."""
-    if "available_at" not in frame.columns:
-        raise ValueError("point-in-time frame needs an 'available_at' column")
-    known = frame[pd.to_datetime(frame["available_at"]) <= as_of]
-    known = known.assign(
-        available_at=pd.to_datetime(known["available_at"]).astype("datetime64[ns]")
-    )
-    known = known.sort_values("available_at").reset_index(drop=True)
-    left = pd.DataFrame({"t": times.astype("datetime64[ns]")})
-    merged = pd.merge_asof(left, known, left_on="t", right_on="available_at")
-    return merged.drop(columns=["t", "available_at"]).set_axis(times)
+@dataclass(frozen=True, slots=True)
+class PointInTime:
+    """A ts-indexed frame with `available_at`, sorted once for repeated as-of lookups.
+
+    available: (R,) datetime64[ns] ascending (rows with the same time keep the frame's
+    order, the last one wins); values: (R, C) float64 of the value columns. Parsing and
+    sorting is the cost of an as-of join, so the serving path (one lookup per bar) keeps
+    these instead of the frames (`prepare_point_in_time`).
+    """
+
+    available: np.ndarray
+    values: np.ndarray
+    columns: tuple[str, ...]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> PointInTime:
+        if "available_at" not in frame.columns:
+            raise ValueError("point-in-time frame needs an 'available_at' column")
+        columns = tuple(str(c) for c in frame.columns if c not in ("available_at", "ts"))
+        available = pd.to_datetime(frame["available_at"]).to_numpy().astype("datetime64[ns]")
+        order = np.argsort(available, kind="stable")
+        values = frame[list(columns)].to_numpy(dtype=np.float64)[order]
+        return cls(available[order], values, columns)
+
+    def as_of(self, times: pd.DatetimeIndex, as_of: pd.Timestamp) -> pd.DataFrame:
+        """Value columns as known at each time: the latest row with available_at <= t
+        (and <= as_of); NaN before the first. (T, C)."""
+        known = np.searchsorted(self.available, np.datetime64(pd.Timestamp(as_of), "ns"), side="right")
+        grid = np.asarray(times.values, dtype="datetime64[ns]")
+        row = np.searchsorted(self.available[:known], grid, side="right") - 1
+        out = np.where((row >= 0)[:, None], self.values[np.maximum(row, 0)], np.nan)
+        return pd.DataFrame(out, index=times, columns=list(self.columns))
+
+
+def prepare_point_in_time(macro: dict[str, pd.DataFrame] | None) -> dict[str, PointInTime] | None:
+    """`build_features`' macro argument, parsed and sorted once: the same features, without
+    the per-call as-of join set-up (for callers that build features bar after bar)."""
+    return None if macro is None else {name: PointInTime.of(frame) for name, frame in macro.items()}
 
 
 def _macro_features(
-    macro: dict[str, pd.DataFrame], times: pd.DatetimeIndex, as_of: pd.Timestamp
+    macro: dict[str, pd.DataFrame | PointInTime], times: pd.DatetimeIndex, as_of: pd.Timestamp
 ) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for name in sorted(macro):
         frame = macro[name]
-        values = _as_of_series(frame.drop(columns=[c for c in ("ts",) if c in frame]), times, as_of)
+        table = frame if isinstance(frame, PointInTime) else PointInTime.of(frame)
+        values = table.as_of(times, as_of)
         for col in values.columns:
-            series = values[col].astype(float)
+            series = values[col]
             positive = bool((series.dropna() > 0).all())
             change = np.log(series).diff(MACRO_CHANGE) if positive else series.diff(MACRO_CHANGE)
             out[f"{name}_{col}"] = series.to_numpy()
@@ -195,14 +221,14 @@ def build_features(
     as_of: pd.Timestamp | str,
     *,
     volume: pd.DataFrame | None = None,
-    macro: dict[str, pd.DataFrame] | None = None,
+    macro: dict[str, pd.DataFrame] | dict[str, PointInTime] | None = None,
     sentiment: pd.DataFrame | None = None,
     sentiment_half_life_days: float = 3.0,
 ) -> FeaturePanel:
     """Features for every trading day <= as_of.
 
     prices: (T, N) closes; volume: (T, N) or None; macro: {name: ts-indexed frame with value
-    columns and `available_at`}; sentiment: long frame (symbol, score, available_at[, label,
+    columns and `available_at`}, or the same through `prepare_point_in_time`; sentiment: long frame (symbol, score, available_at[, label,
     model]) of one model, or None (`sentiment_half_life_days`: for `sent_decayed`).
     Rows after `as_of` are ignored, so the same call is valid live and in replay.
     """

@@ -6,7 +6,7 @@ from numpy.testing import assert_allclose
 
 from models.data import load_macro
 from models.evaluation import information_coefficient
-from models.features import build_features, build_targets, known_future
+from models.features import PointInTime, build_features, build_targets, known_future, prepare_point_in_time
 
 
 class TestBuildFeatures:
@@ -55,6 +55,49 @@ class TestBuildFeatures:
         panel = build_features(market.prices, market.prices.index[-1], volume=volume)
         assert {"vlm_z_20", "vlm_5_60"} <= set(panel.names)
         assert_allclose(panel.values[-1, :, panel.names.index("vlm_z_20")], 0.0, atol=1e-6)
+
+
+class TestPointInTime:
+    """The prepared as-of lookup the serving path uses, against pandas' merge_asof."""
+
+    @staticmethod
+    def merge_asof(frame: pd.DataFrame, times: pd.DatetimeIndex, as_of: pd.Timestamp) -> pd.DataFrame:
+        known = frame[pd.to_datetime(frame["available_at"]) <= as_of]
+        known = known.assign(available_at=pd.to_datetime(known["available_at"]).astype("datetime64[ns]"))
+        known = known.sort_values("available_at", kind="stable").reset_index(drop=True)
+        left = pd.DataFrame({"t": times.astype("datetime64[ns]")})
+        merged = pd.merge_asof(left, known, left_on="t", right_on="available_at")
+        return merged.drop(columns=["t", "available_at"]).set_axis(times).astype(float)
+
+    def test_each_lookup_equals_merge_asof_on_the_bundled_macro_bit_for_bit(self):
+        macro = load_macro()
+        days = pd.bdate_range("2005-01-03", "2022-12-30")
+        rng = np.random.default_rng(0)
+        for _ in range(50):
+            end = int(rng.integers(100, len(days)))
+            times = days[int(rng.integers(0, end - 60)) : end]
+            as_of = times[-1] - pd.Timedelta(days=int(rng.integers(0, 3)))  # also as_of < last time
+            for frame in macro.values():
+                expected = self.merge_asof(frame, times, as_of)
+                got = PointInTime.of(frame).as_of(times, as_of)
+                assert list(got.columns) == list(expected.columns)
+                assert np.array_equal(got.to_numpy(), expected.to_numpy(), equal_nan=True)
+
+    def test_rows_published_after_as_of_or_after_each_time_are_not_seen(self):
+        frame = pd.DataFrame(
+            {"x": [1.0, 2.0, 3.0], "available_at": pd.to_datetime(["2020-01-02", "2020-01-06", "2020-01-08"])}
+        ).iloc[[2, 0, 1]]  # unsorted on purpose
+        times = pd.bdate_range("2020-01-01", "2020-01-09")
+        got = PointInTime.of(frame).as_of(times, pd.Timestamp("2020-01-07"))["x"].to_numpy()
+        assert np.array_equal(got, [np.nan, 1, 1, 2, 2, 2, 2], equal_nan=True)  # Jan 1..9, business days
+
+    def test_prepared_macro_builds_the_same_panel(self):
+        market = synthetic_market()
+        as_of = market.prices.index[-5]
+        raw = build_features(market.prices, as_of, macro=market.macro)
+        prepared = build_features(market.prices, as_of, macro=prepare_point_in_time(market.macro))
+        assert raw.names == prepared.names
+        assert np.array_equal(raw.values, prepared.values, equal_nan=True)
 
 
 class TestBuildTargets:
