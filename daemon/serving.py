@@ -38,7 +38,7 @@ from core.clock import Clock
 from core.events import CheckpointPublished, Event, ForecastReady, ModelRejected, ModelSwapped, freeze
 from daemon.jobs import JobOutcome
 from models.config import RunConfig as ModelsConfig
-from models.features import PointInTime, prepare_point_in_time
+from models.features import PointInTime, prepare_point_in_time, serving_window
 from state.models_table import ForecastLog, ModelsTable
 from state.store import Store
 
@@ -262,7 +262,7 @@ class ModelServer:
     def _forecast(self, fc: Forecaster, prices: pd.DataFrame, as_of: pd.Timestamp):
         from models.forecaster import feature_window
 
-        panel = self.spec.panel(prices, as_of, self.macro())
+        panel = self.spec.panel(serving_window(prices, fc.encoder_length), as_of, self.macro())
         return fc.forecast(feature_window(panel, fc.encoder_length))
 
     def _event(self, forecast, version: str, now: datetime) -> ForecastReady | None:

@@ -28,6 +28,7 @@ __all__ = [
     "known_future",
     "prepare_point_in_time",
     "schema_hash",
+    "serving_window",
     "target_names",
 ]
 
@@ -253,6 +254,22 @@ def build_features(
         values[:, :, f] = np.asarray(column, dtype=np.float64)[:, None]
     values[~np.isfinite(values)] = np.nan
     return FeaturePanel(times, tuple(symbols), names, values, as_of)
+
+
+# Rows before a feature row that decide it: the 100-day moving average, the 60-day
+# returns, the vol of daily returns, the 60-day volume mean and the macro change.
+LONGEST_LOOKBACK = max(100, max(RETURN_WINDOWS), max(VOL_WINDOWS) + 1, 60, MACRO_CHANGE)
+
+
+def serving_window(prices: pd.DataFrame, encoder_length: int) -> pd.DataFrame:
+    """The last rows of `prices` (T, N) that the last `encoder_length` rows of every feature
+    depend on: what a forecast needs, instead of the whole history (the serving path
+    builds features once per bar). The features of those rows come out the same, with two
+    caveats in pandas' arithmetic and in one definition: rolling means and stds are running
+    sums, so a different first row can move their last bit (never observed on the bundled
+    data, see bench/RESULTS.md), and a macro change is a log change only when the series is
+    positive over the rows given (every bundled series is)."""
+    return prices.iloc[-(encoder_length + LONGEST_LOOKBACK) :]
 
 
 def target_names(horizons: tuple[int, ...], vol_horizon: int | None) -> tuple[str, ...]:

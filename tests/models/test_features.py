@@ -4,9 +4,16 @@ import pytest
 from models_testkit import synthetic_market
 from numpy.testing import assert_allclose
 
-from models.data import load_macro
+from models.data import load_bundled, load_macro
 from models.evaluation import information_coefficient
-from models.features import PointInTime, build_features, build_targets, known_future, prepare_point_in_time
+from models.features import (
+    PointInTime,
+    build_features,
+    build_targets,
+    known_future,
+    prepare_point_in_time,
+    serving_window,
+)
 
 
 class TestBuildFeatures:
@@ -98,6 +105,19 @@ class TestPointInTime:
         prepared = build_features(market.prices, as_of, macro=prepare_point_in_time(market.macro))
         assert raw.names == prepared.names
         assert np.array_equal(raw.values, prepared.values, equal_nan=True)
+
+
+class TestServingWindow:
+    def test_the_last_encoder_rows_are_the_same_as_from_the_whole_history(self):
+        market = load_bundled("sp500_20", None, macro=True)
+        macro = prepare_point_in_time(market.macro)
+        for as_of in pd.to_datetime(["2017-03-01", "2019-01-04", "2019-07-15", "2020-04-21", "2021-12-30"]):
+            history = market.prices.loc[:as_of].iloc[-320:]  # what the daemon's infer job holds
+            full = build_features(history, as_of, macro=macro)
+            window = build_features(serving_window(history, 60), as_of, macro=macro)
+            assert full.names == window.names and window.times[-1] == as_of
+            assert np.isfinite(window.values[-60:]).all()
+            assert np.array_equal(window.values[-60:], full.values[-60:])
 
 
 class TestBuildTargets:
