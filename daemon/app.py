@@ -31,9 +31,9 @@ from daemon.prices import RunPrices, bundled_prices, session_midnights, yahoo_pr
 from daemon.pulls import DataFeeds
 from daemon.retrain import RetrainSupervisor
 from daemon.sentiment import SentimentService, SentimentStore
+from daemon.sentiment_training import sentiment_lake
 from daemon.serving import ModelServer
 from daemon.version import tradingd_version
-from state.lake import Lake
 from state.recorder import Recorder
 from state.store import Ledger, RunInfo, Store, parse_iso
 from state.writer import ProcessWriter
@@ -231,21 +231,13 @@ def _learning(
     """The model server (swapping in published checkpoints) and the retrainer of the run."""
     serving = ModelServer(
         config.models, store, run_id, clock, timezone=config.market.timezone, manage=mode == "live", live=live,
-        lake=_sentiment_lake(config),
+        lake=sentiment_lake(config),
     )
     bus.subscribe(CheckpointPublished, serving.on_published, name="serving:checkpoints")
     retrainer = (BacktestRetrainer if mode == "backtest" else RetrainSupervisor)(
-        config.models, bus, clock, lake=_sentiment_lake(config)
+        config.models, bus, clock, lake=sentiment_lake(config)
     )
     return serving, retrainer
-
-
-def _sentiment_lake(config: Config) -> Lake | None:
-    """Where the forecasters' sentiment features come from: the lake the sentiment service
-    writes (``<run.data_dir>/lake``), when ``models.data.sentiment`` is on."""
-    from daemon.data.commands import lake_of
-
-    return None if config.models.data.sentiment == "off" else lake_of(config)
 
 
 def _history_bars(config: Config, warmup: int) -> int:

@@ -22,14 +22,23 @@ from pathlib import Path
 import pandas as pd
 import structlog
 
+from daemon.config import Config, load_config
 from daemon.sentiment import SentimentStore
 from models.config import DataConfig, RunConfig
 from models.sentiment.training import TRAINING_COLUMNS, empty_rows
 from state.lake import Lake
 
-__all__ = ["export_training_rows", "lake_rows", "train_sentiment_rows"]
+__all__ = ["export_training_rows", "lake_rows", "sentiment_lake", "train_sentiment_rows"]
 
 log = structlog.get_logger(component="sentiment")
+
+
+def sentiment_lake(config: Config) -> Lake | None:
+    """Where the forecasters' scored texts come from: the lake the sentiment service writes
+    (``<run.data_dir>/lake``), when ``models.data.sentiment`` is on."""
+    from daemon.data.commands import lake_of
+
+    return None if config.models.data.sentiment == "off" else lake_of(config)
 
 
 def _utc(value: datetime | pd.Timestamp | str) -> pd.Timestamp:
@@ -80,7 +89,6 @@ def train_sentiment_rows(config_path: Path | None, cfg: RunConfig) -> Path:
     written to ``<run_dir>/sentiment_rows.parquet``."""
     import tomllib
 
-    from daemon.config import load_config
     from daemon.data.commands import lake_of
 
     daemon_file = config_path is not None and "models" in tomllib.loads(Path(config_path).read_text())

@@ -165,11 +165,8 @@ class DataConfig(Section):
     val_fraction: float = Field(0.2, gt=0.0, lt=0.9)
     embargo: int = Field(5, ge=0)
     sample_stride: int = Field(1, ge=1)
-    # Sentiment features (issue 12): "off", or the scoring model whose rows train and serve,
-    # as the lake's rows name it ("vader", "ProsusAI/finbert", "ProsusAI/finbert+onnx-int8").
-    # Rows of other models are never mixed in. `sentiment_rows`: a Parquet file of scored
-    # texts (symbol, score, label, available_at, model); `tradingd train` and the retrain
-    # job write it from the daemon's lake when unset.
+    # "off", or the scoring model whose texts train and serve (docs/models.md); the texts:
+    # a Parquet file, written from the daemon's lake by tradingd train / retrain when unset
     sentiment: str = Field("off", min_length=1)
     sentiment_rows: Folder | None = None
 
