@@ -122,7 +122,7 @@ def _check_sentiment(fc: Forecaster, spec: ServingSpec, panel: FeaturePanel, pat
     trained = m.training_window.get("sentiment_model", "unknown")
     if not uses_sentiment(panel.names):
         raise CheckpointRejected(
-            path, f"trained with {trained!r} sentiment features; serving builds none (models.data.sentiment = 'off')"
+            path, f"trained with {trained!r} sentiment features; serving builds none (models.data.sentiment off, or no lake)"
         )
     if trained != spec.sentiment:
         raise CheckpointRejected(
