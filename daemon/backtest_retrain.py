@@ -78,7 +78,7 @@ class BacktestRetrainer:
         volume = m.volume.loc[:end] if m.volume is not None else None
         return MarketData(m.prices.loc[:end], volume, macro, self._sentiment(end))
 
-    def _sentiment(self, end: pd.Timestamp):
+    def _sentiment(self, end: pd.Timestamp) -> pd.DataFrame | None:
         """The configured model's scored texts known at `end` (None: sentiment off)."""
         if self.cfg.data.sentiment == "off" or self.lake is None:
             return None
