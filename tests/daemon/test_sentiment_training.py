@@ -136,6 +136,23 @@ class TestTrainingRows:
         aapl = base.symbols.index("AAPL")
         assert more.values[cut + 1, aapl, base.names.index("sent_mean_5")] < base.values[cut + 1, aapl, base.names.index("sent_mean_5")]
 
+    def test_the_retrain_job_hands_the_trainer_the_texts_known_at_its_window_end(self, lake_dir, tmp_path):
+        from learning_testkit import learning_config
+
+        from core.bus import EventBus
+        from core.clock import ReplayClock
+        from daemon.retrain import RetrainSupervisor, plan_retrain, torchrun_command
+
+        base = learning_config(tmp_path).models
+        cfg = base.model_copy(update={"data": base.data.model_copy(update={"sentiment": "vader"})})
+        plan = plan_retrain(cfg, pd.Timestamp("2019-07-15"))
+        clock = ReplayClock(pd.Timestamp("2019-07-15", tz="UTC").to_pydatetime())
+        supervisor = RetrainSupervisor(cfg, EventBus(), clock, lake=Lake(lake_dir / "lake"))
+        handed = supervisor._with_sentiment_rows(plan)  # what launch() starts torchrun with
+        rows = read_rows(handed.data.sentiment_rows)
+        assert set(rows["model"]) == {"vader"} and rows["available_at"].max() <= pd.Timestamp(plan.end, tz="UTC")
+        assert f"data.sentiment_rows={json.dumps(str(handed.data.sentiment_rows))}" in torchrun_command(handed, plan)
+
     def test_training_with_sentiment_on_but_no_rows_says_which_key_to_set(self):
         market = load_bundled("sp500_20", SYMBOLS, macro=False)
         cfg = DataConfig(start="2018-06-01", end="2019-03-29", symbols=SYMBOLS, use_macro=False, sentiment="vader")
