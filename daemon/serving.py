@@ -110,7 +110,10 @@ class ModelServer:
         from daemon.sentiment_training import lake_rows
 
         start = prices.index[0] - pd.Timedelta(days=30)  # texts before the panel weigh < 0.1 %
-        return lake_rows(self._lake, self.spec.sentiment, as_of, start=start, symbols=tuple(map(str, prices.columns)))
+        rows = lake_rows(self._lake, self.spec.sentiment, as_of, start=start, symbols=tuple(map(str, prices.columns)))
+        if rows.empty:  # e.g. the sentiment service fell back to VADER: features read as no news
+            self._once("sentiment_rows_missing", f"no texts scored by {self.spec.sentiment!r} in the lake yet")
+        return rows
 
     # -- candidates and the swap -------------------------------------------------------------
 
