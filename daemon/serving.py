@@ -284,8 +284,7 @@ class ModelServer:
 
         # Only the rows the forecast depends on (features.serving_window). Sentiment's decayed
         # score then starts later: texts ~100 trading days before the encoder window weigh
-        # (at the default 3-day half-life)
-        # 0.5 ** (140 / 3) ~ 1e-14 of it.
+        # 0.5 ** (140 / 3) ~ 1e-14 of it (at the default 3-day half-life).
         window = serving_window(prices, fc.encoder_length)
         panel = self.spec.panel(window, as_of, self.macro(), self.sentiment(window, as_of))
         return fc.forecast(feature_window(fit_panel(fc, panel), fc.encoder_length))
