@@ -60,7 +60,7 @@ def config(work: Path, run: str, args: argparse.Namespace):
         "run": {"data_dir": str(work / run)},
         "market": {"replay_start": args.start, "replay_end": args.end},
         "models": {
-            "registry_dir": str(work / "registry"),
+            "registry_dir": str(args.registry or work / "registry"),
             "run_dir": str(work / "runs"),
             "backtest_retrain": "inprocess",
             "model": SMALL_TFT,
@@ -164,6 +164,8 @@ def main() -> None:
     parser.add_argument("--runs", default="none,garch,model,blend")
     parser.add_argument("--work", type=Path, default=Path("/tmp/learning_backtest"))
     parser.add_argument("--config", default=str(ROOT / "config.toml"))
+    parser.add_argument("--registry", type=Path, default=None,
+                        help="checkpoint registry (default <work>/registry); share it to share retrains")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--steps", type=int, default=20, help="max batches per epoch")
     parser.add_argument("--blend", type=float, default=0.5, help="risk.vol_blend (model weight)")
