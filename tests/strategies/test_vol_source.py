@@ -142,6 +142,7 @@ class TestDecisionVolSource:
             load_portfolio_config({"risk": {"vol_blend": 1.5}})
 
 
+@pytest.mark.slow
 class TestPointInTime:
     def test_only_a_vol_forecast_received_by_the_decision_time_is_used(self) -> None:
         from core.bus import EventBus
