@@ -4,7 +4,8 @@ Each rebalance hands the trailing returns, the weights now held and the newest m
 forecast (if any) to ``PortfolioConstructor`` (``strategies.portfolio``): allocation,
 tilt, caps, vol targeting (GARCH, the model's vol forecast or a blend:
 ``risk.vol_source``), VaR/CVaR limits, trade filters. The decision's risk numbers become
-a ``RiskAssessed`` event, so the ``risk`` table says why the portfolio looks as it does. Without a model the tilt is neutral: the strategy needs none.
+a ``RiskAssessed`` event, so the ``risk`` table says why the portfolio looks as it does.
+Without a model the tilt is neutral and the vol is GARCH's: the strategy needs none.
 """
 
 from __future__ import annotations
