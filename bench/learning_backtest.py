@@ -119,6 +119,33 @@ def vol_target_stats(equity: pd.Series, decisions: pd.DataFrame, target: float) 
     }
 
 
+def vol_accuracy(risk: pd.DataFrame, horizon: int = 20) -> dict[str, float]:
+    """Per-asset vol forecasts of each decision (GARCH's and, when recorded, the model's
+    P50) against the realised vol of the next `horizon` trading days, sqrt(mean r^2) of
+    daily log returns (the rv_20 label): mean |log(forecast / realised)| and RMSE of the
+    annualised vols, over the (decision, asset) pairs where both forecasts exist."""
+    from skfolio.datasets import load_sp500_dataset
+
+    logret = np.log(load_sp500_dataset()).diff()
+    pairs: list[tuple[float, float, float]] = []
+    for ts, diag in zip(risk["ts"], risk["diagnostics"], strict=True):
+        day = pd.Timestamp(ts).tz_convert("America/New_York").tz_localize(None).normalize()
+        after = logret[logret.index > day].iloc[:horizon]
+        if len(after) < horizon:
+            continue
+        realised = np.sqrt((after**2).mean()) * np.sqrt(252)
+        for symbol, d in json.loads(diag).items():
+            g, m = d.get("garch_vol"), d.get("model_vol")
+            if symbol in realised and g and m and np.isfinite([g, m, realised[symbol]]).all():
+                pairs.append((g, m, float(realised[symbol])))
+    if not pairs:
+        return {}
+    g, m, r = np.array(pairs).T
+    return {"pairs": len(pairs),
+            "garch_mal": float(np.mean(np.abs(np.log(g / r)))), "model_mal": float(np.mean(np.abs(np.log(m / r)))),
+            "garch_rmse": float(np.sqrt(np.mean((g - r) ** 2))), "model_rmse": float(np.sqrt(np.mean((m - r) ** 2)))}
+
+
 def measure(db: Path, run_id: str, target: float) -> dict[str, object]:
     from daemon.report import summarize
     from state.store import Store
@@ -141,6 +168,7 @@ def measure(db: Path, run_id: str, target: float) -> dict[str, object]:
         "max_drawdown": s.max_drawdown, "turnover": s.turnover_per_year, "costs": s.costs,
         "final_equity": s.final_equity, "decisions": len(risk), "vol_sources": dict(sources),
         **vol_target_stats(equity, decisions, target),
+        "vol_accuracy": vol_accuracy(risk),
     }
 
 
@@ -175,10 +203,12 @@ def main() -> None:
     parser.add_argument("--val-fraction", type=float, default=0.05,
                         help="models.data.val_fraction: with one epoch the validation only reports")
     parser.add_argument("--blend", type=float, default=0.5, help="risk.vol_blend (model weight)")
+    parser.add_argument("--rescore", action="store_true",
+                        help="no replay: measure the runs already in --work again (their counts kept)")
     args = parser.parse_args()
     date.fromisoformat(args.start), date.fromisoformat(args.end)
     args.work.mkdir(parents=True, exist_ok=True)
-    for run in args.runs.split(","):
+    for run in args.runs.split(",") if not args.rescore else ():
         cfg = config(args.work, run, args)
         db = args.work / run / "tradingd.db"
         db.unlink(missing_ok=True)
@@ -192,7 +222,35 @@ def main() -> None:
         print(json.dumps(r, default=str), flush=True)
     # Every run finished in this work folder so far (runs may go in parallel processes).
     found = {run: args.work / run / "result.json" for run in ("none", "garch", "model", "blend")}
-    print(table({run: json.loads(p.read_text()) for run, p in found.items() if p.exists()}), flush=True)
+    results = {run: json.loads(p.read_text()) for run, p in found.items() if p.exists()}
+    if args.rescore:
+        for run, r in results.items():
+            r |= rescore(args.work / run / "tradingd.db", r["target"])
+            found[run].write_text(json.dumps(r, indent=1, default=str))
+    print(table(results), flush=True)
+    print(accuracy_table(results), flush=True)
+
+
+def rescore(db: Path, target: float) -> dict[str, object]:
+    from state.store import Store
+
+    store = Store.open(db)
+    try:
+        (row,) = store.rows("select run_id from runs")
+    finally:
+        store.close()
+    return measure(db, row["run_id"], target)
+
+
+def accuracy_table(results: dict[str, dict]) -> str:
+    rows = ["| run | (decision, asset) pairs | GARCH mean abs log error | model mean abs log error "
+            "| GARCH RMSE (ann.) | model RMSE (ann.) |", "|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        a = r.get("vol_accuracy") or {}
+        if a:
+            rows.append(f"| {name} | {a['pairs']} | {a['garch_mal']:.3f} | {a['model_mal']:.3f} "
+                        f"| {a['garch_rmse']:.2%} | {a['model_rmse']:.2%} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":
