@@ -59,6 +59,7 @@ def with_models(backtest_db, tmp_path_factory: pytest.TempPathFactory) -> Path:
             (run_id, ts, "AAPL", "return_5d", json.dumps([0.1, 0.5, 0.9]), json.dumps([-0.03, 0.004, 0.04]), "v2")
             for ts in marks[100:200]
         ])
+        conn.execute("drop view sentiment")  # the migrated view; here a per-text table with texts
         conn.execute("create table sentiment (ts text, symbol text, score real, text text, model text)")
         conn.executemany("insert into sentiment values (?, ?, ?, ?, ?)", [
             (ts, symbol, score, f"{symbol} headline {k}", "vader")
@@ -184,7 +185,7 @@ class TestUnexpectedShapes:
         shutil.copy(source, db)
         with sqlite3.connect(db) as conn:
             # A schema the pages do not know: tradingd's own tables replaced by other shapes.
-            conn.executescript("drop view latest_forecasts; drop table forecasts; drop table models;")
+            conn.executescript("drop view latest_forecasts; drop table forecasts; drop table models; drop view sentiment;")
             conn.execute("create table models (version text, status text, created_at text, activated_at text)")
             conn.execute("insert into models values ('m1', 'active', 'last tuesday', '2020-01-02')")
             conn.execute("create table forecasts (ts text, symbol text, point real)")  # no quantiles
