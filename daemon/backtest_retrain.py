@@ -38,10 +38,17 @@ log = structlog.get_logger(component="retrain")
 
 
 def models_hash(cfg: ModelsConfig) -> str:
-    """What decides a checkpoint besides its window end: model, data spec, training."""
-    tree = cfg.model_dump(mode="json", exclude={"serve", "tune", "registry_dir", "run_dir", "publish"})
+    """What decides a checkpoint besides its window end: model, data spec, training (seed
+    included), the window length and the holdout it leaves. Only ``[models]`` counts, and
+    not its knobs that leave the weights alone (serving, the swap tolerance, timeouts, how
+    the retrain is launched): runs that differ elsewhere (``[risk]``) share checkpoints."""
+    tree = cfg.model_dump(
+        mode="json", exclude={"serve", "tune", "registry_dir", "run_dir", "publish", "backtest_retrain"}
+    )
     tree["data"].pop("start")
     tree["data"].pop("end")
+    tree["swap"] = {"holdout_days": cfg.swap.holdout_days}  # moves the window end
+    tree["retrain"] = {"window_days": cfg.retrain.window_days}  # sets the window start
     return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -298,9 +298,12 @@ class ModelServer:
         if not ok.any():
             return None
         symbols = tuple(s for s, keep in zip(forecast.symbols, ok, strict=True) if keep)
+        rv = f"rv_{self.spec.vol_horizon}"  # the risk model's vol source (risk.vol_source)
+        vol = forecast.values[ok, forecast.targets.index(rv), :] if rv in forecast.targets else None
         return ForecastReady(
             ts=now, symbols=symbols, levels=tuple(forecast.quantiles), quantiles=freeze(values[ok]),
             horizon=int(target.split("_")[1]), model=version,
+            vol=None if vol is None else freeze(vol), vol_horizon=self.spec.vol_horizon or 0,
         )
 
     async def _republish(self, ctx: JobContext) -> JobOutcome:
