@@ -1,12 +1,27 @@
-"""Fixtures for tests/dashboard: one short backtest in a real SQLite file, shared."""
+"""Fixtures for tests/dashboard: real runs in real SQLite files (and lakes), shared.
+
+- ``backtest_db``: 13 months of the shipped default strategy, no models, no lake;
+- ``retrain_db``: a short backtest that retrains a tiny model twice as it goes;
+- ``sentiment_run``: a backtest whose lake holds texts scored by ``tradingd sentiment
+  backfill`` (VADER: no FinBERT weights here), laid out as a user's ``data/`` folder.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from testkit import TRADINGD, cli_env, make_config, run_backtest
+from dashboard_testkit import query
+from testkit import REPO, TRADINGD, cli_env, make_config, run_backtest
+
+from state.lake import Lake
+
+sys.path.insert(0, str(REPO / "tests" / "daemon"))
+from learning_testkit import learning_config  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +32,65 @@ def backtest_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return db, run_backtest(make_config(), db, "2019-06-01", "2020-06-30")
 
 
+@pytest.fixture(scope="session")
+def retrain_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Eight weeks of the default strategy with a tiny TFT retrained in-process on the 1st
+    of each month (two versions: the second replaces the first) and served daily."""
+    from daemon.app import build_app
+    from daemon.backtest import run_backtest as drive
+
+    tmp = tmp_path_factory.mktemp("retrain")
+    config = learning_config(
+        tmp, models={"retrain": {"window_days": 1200}},
+        market={"replay_start": "2019-06-17", "replay_end": "2019-08-09"},
+        jobs={"retrain": {"cron": "0 18 1 * *", "enabled": True}},
+    )
+    app = build_app(config, mode="backtest", db_path=tmp / "tradingd.db")
+    asyncio.run(drive(app, progress=False))
+    app.close("completed")
+    return tmp / "tradingd.db", app.run_id
+
+
+# (channel, headline): VADER scores them plainly positive, negative or neutral.
+HEADLINES = [
+    ("AAPL", "Apple shares soar to a wonderful record after great results"),
+    ("AAPL", "Apple faces a terrible lawsuit, shares slump badly"),
+    ("MSFT", "Microsoft wins a huge contract, a great success"),
+    ("MSFT", "Microsoft outage angers customers, a bad week"),
+    ("XOM", "Exxon suffers disastrous losses as oil crashes"),
+    ("XOM", "Oil market update for the week"),
+]
+
+
+def tradingd(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([*TRADINGD, *args], cwd=cwd, env=cli_env() | {"HF_HUB_OFFLINE": "1"},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="session")
+def sentiment_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
+    """(database, run id, lake): `tradingd backtest` and `tradingd sentiment backfill` run
+    in a user's folder with the default layout (relative ``data_dir``: the database at
+    ``data/tradingd.db``, the lake at ``data/lake``). Texts on six days of March 2020."""
+    home = tmp_path_factory.mktemp("sentiment")
+    config = home / "config.toml"
+    config.write_text(f'[run]\ndata_dir = "data"\n\n[sentiment]\nthreads = 1\ncache_dir = "{home / "no-weights"}"\n')
+    rows = []
+    for day in range(6):
+        for i, (channel, title) in enumerate(HEADLINES):
+            at = pd.Timestamp("2020-03-02T14:00Z") + pd.Timedelta(days=3 * day, minutes=i)
+            rows.append({"channel": channel, "ts": at, "available_at": at, "source": "newsapi", "id": f"{day}-{i}",
+                         "kind": "article", "author": None, "title": f"{title} (day {day})", "text": None,
+                         "url": None, "parent_id": None, "score": None})
+    lake = Lake(home / "data" / "lake")
+    lake.write("texts", pd.DataFrame(rows))
+    tradingd("backtest", "--config", str(config), "--start", "2020-02-03", "--end", "2020-03-31", cwd=home)
+    tradingd("sentiment", "backfill", "--start", "2020-03-01", "--end", "2020-03-31", "--config", str(config), cwd=home)
+    db = home / "data" / "tradingd.db"
+    ((run_id,),) = query(db, "select run_id from runs")
+    return db, run_id, lake.root
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from dashboard.data import load_run, open_store
-from dashboard.prices import run_closes
+from dashboard.prices import run_prices
 from dashboard.views import performance
 from state.lake import Lake
 
@@ -47,7 +47,7 @@ class TestSnapshot:
 
     def test_absent_optional_tables_read_as_none(self, backtest_db) -> None:
         run = read(*backtest_db)
-        assert run.models is None and run.forecasts is None and run.sentiment is None
+        assert run.models is None and run.forecasts is None
 
 
 class TestPricesFromTheLake:
@@ -68,9 +68,9 @@ class TestPricesFromTheLake:
             run={**real.run, "config_json": json.dumps(config)},
             equity=pd.DataFrame({"cash": 1.0, "equity": 1.0, "gross": 0.0}, index=sessions),
         )
-        closes = run_closes(live)
+        closes = run_prices(live).closes
         assert_allclose(closes["AAA"], [10.0, 11.0, 12.0])
         assert_allclose(closes["BBB"], [50.0, 50.0, 55.0])  # the last known close carried forward
         missing = dataclasses.replace(live, run={**real.run, "config_json": json.dumps(
             {**config, "run": {"data_dir": str(tmp_path / "elsewhere")}})})
-        assert run_closes(missing) is None
+        assert run_prices(missing) is None
