@@ -92,7 +92,7 @@ def _realised(perf: Performance, symbol: str, target: str, index: pd.Index) -> p
     realised = realised_targets(perf.closes, symbol, target)
     if realised is None:
         return None
-    return realised.reindex(realised.index.union(index)).ffill().loc[index]
+    return realised.reindex(index, method="ffill")  # the last mark's label, NaN kept: no future filled in
 
 
 def models_page(run: RunData, perf: Performance) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dashboard_testkit import query
+from dashboard_testkit import tradingd
 from testkit import REPO, TRADINGD, cli_env, make_config, run_backtest
 
 from state.lake import Lake
@@ -62,17 +62,10 @@ HEADLINES = [
 ]
 
 
-def tradingd(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([*TRADINGD, *args], cwd=cwd, env=cli_env() | {"HF_HUB_OFFLINE": "1"},
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return result
-
-
 @pytest.fixture(scope="session")
 def sentiment_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
-    """(database, run id, lake): `tradingd backtest` and `tradingd sentiment backfill` run
-    in a user's folder with the default layout (relative ``data_dir``: the database at
+    """(database, run id, lake): a backtest and `tradingd sentiment backfill` in a user's
+    folder with the default layout (a relative ``data_dir``: the database at
     ``data/tradingd.db``, the lake at ``data/lake``). Texts on six days of March 2020."""
     home = tmp_path_factory.mktemp("sentiment")
     config = home / "config.toml"
@@ -86,10 +79,9 @@ def sentiment_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, 
                          "url": None, "parent_id": None, "score": None})
     lake = Lake(home / "data" / "lake")
     lake.write("texts", pd.DataFrame(rows))
-    tradingd("backtest", "--config", str(config), "--start", "2020-02-03", "--end", "2020-03-31", cwd=home)
+    db = home / "data" / "tradingd.db"  # where `tradingd backtest --config config.toml` run in `home` puts it
+    run_id = run_backtest(make_config(run={"data_dir": "data"}), db, "2020-02-03", "2020-03-31")
     tradingd("sentiment", "backfill", "--start", "2020-03-01", "--end", "2020-03-31", "--config", str(config), cwd=home)
-    db = home / "data" / "tradingd.db"
-    ((run_id,),) = query(db, "select run_id from runs")
     return db, run_id, lake.root
 
 

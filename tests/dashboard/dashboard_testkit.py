@@ -6,13 +6,15 @@ import base64
 import json
 import socket
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
-from testkit import REPO
+from testkit import REPO, TRADINGD, cli_env
 
 APP = REPO / "dashboard" / "ui" / "app.py"
 
@@ -26,6 +28,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def tradingd(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A `tradingd` command that must succeed, offline (no model downloads)."""
+    result = subprocess.run([*TRADINGD, *args], cwd=cwd, env=cli_env() | {"HF_HUB_OFFLINE": "1"},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result
 
 
 def start(monkeypatch: pytest.MonkeyPatch, *argv: str) -> AppTest:
@@ -52,6 +62,12 @@ def figures(app: AppTest) -> dict[str, dict]:
 
 def traces(figure: dict) -> dict[str, dict]:
     return {trace["name"]: trace for trace in figure["data"]}
+
+
+def utc(value: object) -> pd.Timestamp:
+    """A time from a plotly trace (written with or without its zone) in UTC."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
 
 
 def numbers(values: object) -> np.ndarray:

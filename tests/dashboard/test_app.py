@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dashboard_testkit import figures, query, show, start, traces
+from dashboard_testkit import figures, query, show, start, traces, utc
 from numpy.testing import assert_allclose
 from streamlit.testing.v1 import AppTest
 
@@ -118,7 +118,7 @@ class TestOptionalTables:
         assert list(versions["family"]) == ["tft", "tft", "lstm"]
         markers = traces(figures(app)["Equity and drawdown"])["models"]
         assert markers["text"] == ["rejected v3: pinball worse than champion"]
-        assert pd.Timestamp(markers["x"][0]) == pd.Timestamp("2020-01-02T21:00Z")
+        assert utc(markers["x"][0]) == pd.Timestamp("2020-01-02T21:00Z")
         assert any(c.value == "No forecasts recorded." for c in app.caption)
 
 

@@ -1,0 +1,81 @@
+"""The Models page on a run that really retrained: a backtest with two in-process
+retrains of a tiny TFT, the second replacing the first, forecasting every day."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from dashboard_testkit import figures, numbers, query, show, start, traces, utc
+from numpy.testing import assert_allclose
+from skfolio.datasets import load_sp500_dataset
+
+pytestmark = pytest.mark.slow
+
+
+def versions_of(db, run_id: str) -> list[tuple[str, str, int]]:
+    """(version, first forecast, decisions) per served version, oldest first, from SQLite."""
+    return query(db, "select model, min(ts), count(distinct ts) from forecasts where run_id = ? "
+                     "group by model order by min(ts)", run_id)
+
+
+class TestModelsOfARetrainingRun:
+    def test_the_versions_it_published_and_served_are_listed_with_their_status(self, retrain_db, monkeypatch) -> None:
+        db, run_id = retrain_db
+        served = versions_of(db, run_id)
+        published = query(db, "select fired_at, detail from jobs where run_id = ? and job = 'retrain' and "
+                              "status = 'ok' order by fired_at", run_id)
+        assert len(served) == 2 and len(published) == 2
+        app = show(start(monkeypatch, "--db", str(db)), "Models")
+        table = app.dataframe[0].value
+        assert list(table["version"]) == [v for v, _, _ in served]
+        assert list(table["status"]) == ["replaced", "serving"]
+        assert list(table["family"]) == ["tft", "tft"]
+        assert list(table["decisions"]) == [n for _, _, n in served]
+        assert [str(t) for t in table["first_forecast"]] == [str(pd.Timestamp(ts)) for _, ts, _ in served]
+        assert [str(t) for t in table["published"]] == [str(pd.Timestamp(ts)) for ts, _ in published]
+        assert all(v in detail for (v, _, _), (_, detail) in zip(served, published, strict=True))
+
+    def test_the_swap_is_marked_on_the_equity_timeline(self, retrain_db, monkeypatch) -> None:
+        db, run_id = retrain_db
+        (first, first_at, _), (second, second_at, _) = versions_of(db, run_id)
+        (published_1,), (published_2,) = query(db, "select fired_at from jobs where run_id = ? and job = 'retrain' "
+                                                   "order by fired_at", run_id)
+        app = show(start(monkeypatch, "--db", str(db)), "Models")
+        timeline = traces(figures(app)["Equity and drawdown"])
+        markers = timeline["models"]
+        assert markers["text"] == [f"published {first}", f"serving {first}", f"published {second}",
+                                   f"serving {second} (was {first})"]
+        assert [utc(x) for x in markers["x"]] == [pd.Timestamp(t) for t in (published_1, first_at, published_2, second_at)]
+        equity = query(db, "select ts, equity from equity where run_id = ? order by ts", run_id)
+        at = pd.Series([e for _, e in equity], index=pd.DatetimeIndex([pd.Timestamp(t) for t, _ in equity]))
+        on_line = [at[at.index <= utc(x)].iloc[-1] for x in markers["x"]]
+        assert_allclose(numbers(markers["y"]), on_line)  # drawn on the equity line, at the last mark before
+
+    @pytest.mark.parametrize("symbol", ["AAPL", "XOM"])
+    def test_each_symbols_fan_shows_its_quantiles_against_the_log_return_that_followed(
+        self, retrain_db, monkeypatch, symbol: str
+    ) -> None:
+        db, run_id = retrain_db
+        rows = query(db, "select ts, levels, quantiles from forecasts where run_id = ? and symbol = ? "
+                         "and target = 'ret_5' order by ts", run_id, symbol)
+        app = show(start(monkeypatch, "--db", str(db)), "Models")
+        app.selectbox(key="fan_symbol").set_value(symbol).run()
+        app.selectbox(key="fan_target").set_value("ret_5").run()
+        fan = traces(figures(app)[f"Forecast fan: {symbol}"])
+        levels = json.loads(rows[0][1])
+        values = np.array([json.loads(q) for _, _, q in rows])
+        for name, level in (("P10-P90", 0.1), ("P50", 0.5), ("P90", 0.9)):
+            assert_allclose(numbers(fan[name]["y"]), values[:, levels.index(level)])
+        close = load_sp500_dataset()[symbol].astype(float)
+        days = pd.DatetimeIndex([str(ts)[:10] for ts, _, _ in rows])
+        at = close.index.searchsorted(days, side="right") - 1  # the forecast's as-of session (July 4th: the 3rd)
+        assert len(set(at)) < len(at)  # a forecast on a holiday stands on the session before
+        marks = {str(ts)[:10] for (ts,) in query(db, "select ts from equity where run_id = ?", run_id)}
+        seen = np.array([close.index[k + 5].strftime("%Y-%m-%d") in marks for k in at])  # the run saw t+5
+        expected = np.where(seen, np.log(close.to_numpy()[np.minimum(at + 5, len(close) - 1)] / close.to_numpy()[at]),
+                            np.nan)
+        assert seen.sum() > 10 and not seen[-1]  # the last forecasts' futures lie beyond the run
+        assert_allclose(numbers(fan["realised"]["y"]), expected, rtol=1e-6)  # float32, as the training labels
