@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,14 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
-from testkit import REPO, TRADINGD, cli_env
+from testkit import REPO, TRADINGD, cli_env, query
+
+__all__ = ["APP", "figures", "free_port", "numbers", "query", "show", "start", "traces", "tradingd", "utc"]
 
 APP = REPO / "dashboard" / "ui" / "app.py"
-
-
-def query(db: Path, sql: str, *params: object) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 def free_port() -> int:
