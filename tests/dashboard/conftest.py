@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from browser_testkit import CHROMIUM, FLAGS
 from dashboard_testkit import tradingd
 from testkit import REPO, TRADINGD, cli_env, make_config, run_backtest
 
@@ -83,6 +85,16 @@ def sentiment_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, 
     run_id = run_backtest(make_config(run={"data_dir": "data"}), db, "2020-02-03", "2020-03-31")
     tradingd("sentiment", "backfill", "--start", "2020-03-01", "--end", "2020-03-31", "--config", str(config), cwd=home)
     return db, run_id, lake.root
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture(scope="session")
