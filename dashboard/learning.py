@@ -34,11 +34,12 @@ COLORS = {"published": "#7f7f7f", "swap": "#2ca02c", "rejected": "#d62728"}
 
 def published_versions(jobs: pd.DataFrame) -> pd.DataFrame:
     """(version, published): the versions the run's successful ``retrain`` jobs name, at
-    the job's fire time (run clock)."""
+    the time the job finished (run clock: a live retrain publishes when its trainer exits)."""
     if jobs.empty:
         return pd.DataFrame(columns=["version", "published"])
     done = jobs[(jobs["job"] == "retrain") & (jobs["status"] == "ok")]
-    rows = [{"version": v, "published": fired} for fired, detail in zip(done["fired_at"], done["detail"], strict=True)
+    when = done["finished_at"].fillna(done["fired_at"])
+    rows = [{"version": v, "published": at} for at, detail in zip(when, done["detail"], strict=True)
             for v in VERSION.findall(detail or "")]
     return pd.DataFrame(rows, columns=["version", "published"]).drop_duplicates("version")
 

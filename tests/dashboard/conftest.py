@@ -1,9 +1,8 @@
 """Fixtures for tests/dashboard: real runs in real SQLite files (and lakes), shared.
 
 - ``backtest_db``: 13 months of the shipped default strategy, no models, no lake;
-- ``retrain_db``: a short backtest that retrains a tiny model twice as it goes;
-- ``sentiment_run``: a backtest whose lake holds texts scored by ``tradingd sentiment
-  backfill`` (VADER: no FinBERT weights here), laid out as a user's ``data/`` folder.
+- ``learning_run``: a short backtest that retrains a tiny model twice as it goes, and
+  whose lake holds news scored by ``tradingd sentiment backfill``.
 """
 
 from __future__ import annotations
@@ -34,25 +33,6 @@ def backtest_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return db, run_backtest(make_config(), db, "2019-06-01", "2020-06-30")
 
 
-@pytest.fixture(scope="session")
-def retrain_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """Eight weeks of the default strategy with a tiny TFT retrained in-process on the 1st
-    of each month (two versions: the second replaces the first) and served daily."""
-    from daemon.app import build_app
-    from daemon.backtest import run_backtest as drive
-
-    tmp = tmp_path_factory.mktemp("retrain")
-    config = learning_config(
-        tmp, models={"retrain": {"window_days": 1200}},
-        market={"replay_start": "2019-06-17", "replay_end": "2019-08-09"},
-        jobs={"retrain": {"cron": "0 18 1 * *", "enabled": True}},
-    )
-    app = build_app(config, mode="backtest", db_path=tmp / "tradingd.db")
-    asyncio.run(drive(app, progress=False))
-    app.close("completed")
-    return tmp / "tradingd.db", app.run_id
-
-
 # (channel, headline): VADER scores them plainly positive, negative or neutral.
 HEADLINES = [
     ("AAPL", "Apple shares soar to a wonderful record after great results"),
@@ -64,27 +44,41 @@ HEADLINES = [
 ]
 
 
-@pytest.fixture(scope="session")
-def sentiment_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
-    """(database, run id, lake): a backtest and `tradingd sentiment backfill` in a user's
-    folder with the default layout (a relative ``data_dir``: the database at
-    ``data/tradingd.db``, the lake at ``data/lake``). Texts on six days of March 2020."""
-    home = tmp_path_factory.mktemp("sentiment")
-    config = home / "config.toml"
-    config.write_text(f'[run]\ndata_dir = "data"\n\n[sentiment]\nthreads = 1\ncache_dir = "{home / "no-weights"}"\n')
+def store_texts(lake: Lake, first: str, days: int) -> None:
+    """The headlines as NewsAPI texts in the lake, every third day from ``first``."""
     rows = []
-    for day in range(6):
+    for day in range(days):
         for i, (channel, title) in enumerate(HEADLINES):
-            at = pd.Timestamp("2020-03-02T14:00Z") + pd.Timedelta(days=3 * day, minutes=i)
+            at = pd.Timestamp(first) + pd.Timedelta(days=3 * day, minutes=i)
             rows.append({"channel": channel, "ts": at, "available_at": at, "source": "newsapi", "id": f"{day}-{i}",
                          "kind": "article", "author": None, "title": f"{title} (day {day})", "text": None,
                          "url": None, "parent_id": None, "score": None})
-    lake = Lake(home / "data" / "lake")
     lake.write("texts", pd.DataFrame(rows))
-    db = home / "data" / "tradingd.db"  # where `tradingd backtest --config config.toml` run in `home` puts it
-    run_id = run_backtest(make_config(run={"data_dir": "data"}), db, "2020-02-03", "2020-03-31")
-    tradingd("sentiment", "backfill", "--start", "2020-03-01", "--end", "2020-03-31", "--config", str(config), cwd=home)
-    return db, run_id, lake.root
+
+
+@pytest.fixture(scope="session")
+def learning_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
+    """(database, run id, lake): eight weeks of the default strategy with a tiny TFT
+    retrained in-process on the 1st of each month (two versions: the second replaces the
+    first) and served daily; then `tradingd sentiment backfill` (VADER: no FinBERT weights
+    here) scores news of six days in July 2019 into the run's lake."""
+    from daemon.app import build_app
+    from daemon.backtest import run_backtest as drive
+
+    tmp = tmp_path_factory.mktemp("learning")
+    config = learning_config(
+        tmp, models={"retrain": {"window_days": 1200}},
+        market={"replay_start": "2019-06-17", "replay_end": "2019-08-09"},
+        jobs={"retrain": {"cron": "0 18 1 * *", "enabled": True}},
+    )
+    app = build_app(config, mode="backtest", db_path=tmp / "tradingd.db")
+    asyncio.run(drive(app, progress=False))
+    app.close("completed")
+    store_texts(Lake(tmp / "lake"), "2019-07-15T14:00Z", days=6)
+    toml = tmp / "sentiment.toml"
+    toml.write_text(f'[run]\ndata_dir = "{tmp}"\n\n[sentiment]\nthreads = 1\ncache_dir = "{tmp / "no-weights"}"\n')
+    tradingd("sentiment", "backfill", "--start", "2019-07-01", "--end", "2019-07-31", "--config", str(toml), cwd=tmp)
+    return tmp / "tradingd.db", app.run_id, tmp / "lake"
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
-"""The Models page on a run that really retrained: a backtest with two in-process
-retrains of a tiny TFT, the second replacing the first, forecasting every day."""
+"""The Models page on a run that really retrained (conftest's ``learning_run``): a backtest
+with two in-process retrains of a tiny TFT, the second replacing the first, forecasting
+every day."""
 
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ def versions_of(db, run_id: str) -> list[tuple[str, str, int]]:
 
 
 class TestModelsOfARetrainingRun:
-    def test_the_versions_it_published_and_served_are_listed_with_their_status(self, retrain_db, monkeypatch) -> None:
-        db, run_id = retrain_db
+    def test_the_versions_it_published_and_served_are_listed_with_their_status(self, learning_run, monkeypatch) -> None:
+        db, run_id, _ = learning_run
         served = versions_of(db, run_id)
-        published = query(db, "select fired_at, detail from jobs where run_id = ? and job = 'retrain' and "
+        published = query(db, "select finished_at, detail from jobs where run_id = ? and job = 'retrain' and "
                               "status = 'ok' order by fired_at", run_id)
         assert len(served) == 2 and len(published) == 2
         app = show(start(monkeypatch, "--db", str(db)), "Models")
@@ -38,10 +39,10 @@ class TestModelsOfARetrainingRun:
         assert [str(t) for t in table["published"]] == [str(pd.Timestamp(ts)) for ts, _ in published]
         assert all(v in detail for (v, _, _), (_, detail) in zip(served, published, strict=True))
 
-    def test_the_swap_is_marked_on_the_equity_timeline(self, retrain_db, monkeypatch) -> None:
-        db, run_id = retrain_db
+    def test_the_swap_is_marked_on_the_equity_timeline(self, learning_run, monkeypatch) -> None:
+        db, run_id, _ = learning_run
         (first, first_at, _), (second, second_at, _) = versions_of(db, run_id)
-        (published_1,), (published_2,) = query(db, "select fired_at from jobs where run_id = ? and job = 'retrain' "
+        (published_1,), (published_2,) = query(db, "select finished_at from jobs where run_id = ? and job = 'retrain' "
                                                    "order by fired_at", run_id)
         app = show(start(monkeypatch, "--db", str(db)), "Models")
         timeline = traces(figures(app)["Equity and drawdown"])
@@ -56,9 +57,9 @@ class TestModelsOfARetrainingRun:
 
     @pytest.mark.parametrize("symbol", ["AAPL", "XOM"])
     def test_each_symbols_fan_shows_its_quantiles_against_the_log_return_that_followed(
-        self, retrain_db, monkeypatch, symbol: str
+        self, learning_run, monkeypatch, symbol: str
     ) -> None:
-        db, run_id = retrain_db
+        db, run_id, _ = learning_run
         rows = query(db, "select ts, levels, quantiles from forecasts where run_id = ? and symbol = ? "
                          "and target = 'ret_5' order by ts", run_id, symbol)
         app = show(start(monkeypatch, "--db", str(db)), "Models")

@@ -1,13 +1,12 @@
-"""The Sentiment page on a real run's lake: texts scored by `tradingd sentiment backfill`
-(VADER), the daily scores and the extremes the sentiment service stored."""
+"""The Sentiment page on a real run's lake (conftest's ``learning_run``): texts scored by
+`tradingd sentiment backfill` (VADER), the daily scores and the extremes the sentiment
+service stored."""
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import pytest
-from dashboard_testkit import figures, numbers, show, start, traces, tradingd, utc
+from dashboard_testkit import figures, numbers, query, show, start, traces, utc
 from numpy.testing import assert_allclose
 
 from state.lake import Lake
@@ -24,8 +23,8 @@ def daily_from_lake(root, column: str) -> pd.DataFrame:
 
 class TestSentimentPage:
     @pytest.mark.parametrize("column", ["mean_score", "decayed_score"])
-    def test_the_daily_score_per_symbol_is_what_the_service_stored(self, sentiment_run, monkeypatch, column) -> None:
-        db, _, lake = sentiment_run
+    def test_the_daily_score_per_symbol_is_what_the_service_stored(self, learning_run, monkeypatch, column) -> None:
+        db, _, lake = learning_run
         app = show(start(monkeypatch, "--db", str(db)), "Sentiment")
         app.radio(key="sentiment_score").set_value(column).run()
         expected = daily_from_lake(lake, column)
@@ -37,21 +36,24 @@ class TestSentimentPage:
             assert_allclose(numbers(line["y"]), expected[symbol].to_numpy())
         assert any(str(lake) in c.value and c.value.startswith("vader scores") for c in app.caption)
 
-    def test_the_extremes_are_those_of_tradingd_sentiment_top(self, sentiment_run, monkeypatch) -> None:
-        db, _, lake = sentiment_run
-        home = lake.parents[1]
-        top = json.loads(tradingd("sentiment", "top", "--days", "100000", "--json", "--config",
-                                  str(home / "config.toml"), cwd=home).stdout)
+    def test_the_extremes_are_the_highest_and_lowest_scores_of_the_last_30_days(self, learning_run, monkeypatch) -> None:
+        db, run_id, lake = learning_run
+        ((last_mark,),) = query(db, "select max(ts) from equity where run_id = ?", run_id)
+        end = pd.Timestamp(last_mark)
+        scored = Lake(lake).read("sentiment", start=end - pd.Timedelta(days=30), end=end, as_of=pd.Timestamp.now(tz="UTC"))
+        assert len(scored) == 36 and set(scored["model"]) == {"vader"}
         app = show(start(monkeypatch, "--db", str(db)), "Sentiment")
         positive, negative = app.dataframe[0].value, app.dataframe[1].value
-        assert top["model"] == "vader"
-        assert list(positive["snippet"]) == [r["snippet"] for r in top["most positive"]]
-        assert list(negative["snippet"]) == [r["snippet"] for r in top["most negative"]]
-        assert_allclose(positive["score"], [r["score"] for r in top["most positive"]])
+        ranked = scored.sort_values("score")
+        assert_allclose(positive["score"], ranked["score"].iloc[::-1].head(5))
+        assert_allclose(negative["score"], ranked["score"].head(5))
+        headline = lambda snippet: snippet.rsplit(" (day", 1)[0]  # noqa: E731
+        assert {headline(s) for s in positive["snippet"]} == {headline(s) for s in ranked["snippet"].iloc[::-1].head(5)}
+        assert {headline(s) for s in negative["snippet"]} == {headline(s) for s in ranked["snippet"].head(5)}
         assert positive["score"].iloc[0] > 0.5 > -0.5 > negative["score"].iloc[0]
 
-    def test_the_texts_narrow_to_one_symbol(self, sentiment_run, monkeypatch) -> None:
-        db, _, _ = sentiment_run
+    def test_the_texts_narrow_to_one_symbol(self, learning_run, monkeypatch) -> None:
+        db, _, _ = learning_run
         app = show(start(monkeypatch, "--db", str(db)), "Sentiment")
         app.selectbox(key="sentiment_symbol").set_value("AAPL").run()
         positive, negative = app.dataframe[0].value, app.dataframe[1].value

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
 from dashboard.data import load_run, open_store
+from dashboard.lake import lake_candidates, run_lake
 from dashboard.prices import run_prices
 from dashboard.views import performance
 from state.lake import Lake
@@ -74,3 +76,21 @@ class TestPricesFromTheLake:
         missing = dataclasses.replace(live, run={**real.run, "config_json": json.dumps(
             {**config, "run": {"data_dir": str(tmp_path / "elsewhere")}})})
         assert run_prices(missing) is None
+
+
+class TestTheRunsLake:
+    def test_a_relative_data_dir_is_looked_for_beside_the_database_then_under_the_working_folder(
+        self, backtest_db, tmp_path
+    ) -> None:
+        real = read(*backtest_db)
+        db = tmp_path / "data" / "tradingd.db"
+        relative = dataclasses.replace(real, db=db, run={**real.run, "config_json": json.dumps({"run": {"data_dir": "data"}})})
+        assert lake_candidates(relative) == [db.parent / "lake", Path.cwd() / "data" / "lake"]
+        assert run_lake(relative) is None
+        (db.parent / "lake").mkdir(parents=True)
+        assert run_lake(relative).root == db.parent / "lake"
+        elsewhere = dataclasses.replace(relative, run={**real.run, "config_json": json.dumps(
+            {"run": {"data_dir": "data", "db": "/srv/tradingd.db"}})})  # the database was not in data_dir
+        assert lake_candidates(elsewhere) == [Path.cwd() / "data" / "lake"]
+        absolute = dataclasses.replace(real, run={**real.run, "config_json": json.dumps({"run": {"data_dir": str(tmp_path)}})})
+        assert lake_candidates(absolute) == [tmp_path / "lake"]
