@@ -15,6 +15,7 @@ from testkit import make_config, run_backtest
 
 from daemon.data.importer import ImportOptions, import_files
 from dashboard.data import load_run, open_store
+from dashboard.report import statistics_rows
 from dashboard.views import performance
 from state.lake import Lake
 
@@ -95,3 +96,11 @@ class TestLakeSourceRun:
         line = traces(figures(app)["Equity and drawdown"])["equal-weight buy and hold"]
         run = read(db, run_id)
         assert_allclose(numbers(line["y"]), buy_and_hold(closes, run.equity.index, run.start_cash), rtol=1e-10)
+
+    def test_the_report_does_not_ask_vectorbt_to_replay_a_book_a_split_changed(self, lake_run) -> None:
+        db, run_id, _ = lake_run
+        run = read(db, run_id)
+        rows, note = statistics_rows(run, performance(run))
+        assert note == "not run: 1 corporate action(s) changed the book, and vectorbt replays fills only"
+        assert all(r["vectorbt"] is None for r in rows)
+        assert next(r for r in rows if r["key"] == "benchmark_return")["ours"] is not None
