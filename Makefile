@@ -9,6 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config.toml
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
 ifeq ($(HAS_GPU),1)
@@ -48,9 +49,13 @@ venv install: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(BIN)/tradingd run --config $(CONFIG)
 
+# The suite runs on TEST_WORKERS pytest-xdist workers (one per core on the 2-core CI
+# machine), whole files per worker so module fixtures are built once; each worker's torch
+# keeps to one OpenMP thread so two workers don't oversubscribe the cores.
+# `make test TEST_WORKERS=0` runs it in one process.
 test: $(VENV)/.installed-test
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/lint-imports

@@ -31,6 +31,7 @@ from daemon.prices import RunPrices, bundled_prices, session_midnights, yahoo_pr
 from daemon.pulls import DataFeeds
 from daemon.retrain import RetrainSupervisor
 from daemon.sentiment import SentimentService, SentimentStore
+from daemon.sentiment_training import sentiment_lake
 from daemon.serving import ModelServer
 from daemon.version import tradingd_version
 from state.recorder import Recorder
@@ -229,10 +230,13 @@ def _learning(
 ) -> tuple[ModelServer, RetrainSupervisor | BacktestRetrainer]:
     """The model server (swapping in published checkpoints) and the retrainer of the run."""
     serving = ModelServer(
-        config.models, store, run_id, clock, timezone=config.market.timezone, manage=mode == "live", live=live
+        config.models, store, run_id, clock, timezone=config.market.timezone, manage=mode == "live", live=live,
+        lake=sentiment_lake(config),
     )
     bus.subscribe(CheckpointPublished, serving.on_published, name="serving:checkpoints")
-    retrainer = (BacktestRetrainer if mode == "backtest" else RetrainSupervisor)(config.models, bus, clock)
+    retrainer = (BacktestRetrainer if mode == "backtest" else RetrainSupervisor)(
+        config.models, bus, clock, lake=sentiment_lake(config)
+    )
     return serving, retrainer
 
 

@@ -30,6 +30,7 @@ from models.config import RunConfig as ModelsConfig
 if TYPE_CHECKING:
     from daemon.jobs import JobContext
     from models.data import MarketData
+    from state.lake import Lake
 
 __all__ = ["BacktestRetrainer", "models_hash"]
 
@@ -37,22 +38,30 @@ log = structlog.get_logger(component="retrain")
 
 
 def models_hash(cfg: ModelsConfig) -> str:
-    """What decides a checkpoint besides its window end: model, data spec, training."""
-    tree = cfg.model_dump(mode="json", exclude={"serve", "tune", "registry_dir", "run_dir", "publish"})
+    """What decides a checkpoint besides its window end: model, data spec, training (seed
+    included), the window length and the holdout it leaves. Only ``[models]`` counts, and
+    not its knobs that leave the weights alone (serving, the swap tolerance, timeouts, how
+    the retrain is launched): runs that differ elsewhere (``[risk]``) share checkpoints."""
+    tree = cfg.model_dump(
+        mode="json", exclude={"serve", "tune", "registry_dir", "run_dir", "publish", "backtest_retrain"}
+    )
     tree["data"].pop("start")
     tree["data"].pop("end")
+    tree["swap"] = {"holdout_days": cfg.swap.holdout_days}  # moves the window end
+    tree["retrain"] = {"window_days": cfg.retrain.window_days}  # sets the window start
     return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class BacktestRetrainer:
     """The backtest's `retrain` job: train (or reuse) a checkpoint for the decision time."""
 
-    def __init__(self, cfg: ModelsConfig, bus: EventBus, clock: Clock) -> None:
+    def __init__(self, cfg: ModelsConfig, bus: EventBus, clock: Clock, *, lake: Lake | None = None) -> None:
         self.root = Path(cfg.registry_dir) / "backtests" / models_hash(cfg)
         self.cfg = cfg.model_copy(update={"registry_dir": self.root})
         self.bus, self.clock = bus, clock
         self.received: list[tuple[pd.Timestamp, pd.Timestamp]] = []  # (decision, last row handed over)
         self._market: MarketData | None = None
+        self.lake = lake  # scored texts for models.data.sentiment
 
     def _cached(self, end: str) -> Path | None:
         from models.registry import Manifest, list_checkpoints
@@ -74,7 +83,15 @@ class BacktestRetrainer:
         m = self._market
         macro = {k: f[pd.to_datetime(f["available_at"]) <= end] for k, f in m.macro.items()}
         volume = m.volume.loc[:end] if m.volume is not None else None
-        return MarketData(m.prices.loc[:end], volume, macro)
+        return MarketData(m.prices.loc[:end], volume, macro, self._sentiment(end))
+
+    def _sentiment(self, end: pd.Timestamp) -> pd.DataFrame | None:
+        """The configured model's scored texts known at `end` (None: sentiment off)."""
+        if self.cfg.data.sentiment == "off" or self.lake is None:
+            return None
+        from daemon.sentiment_training import lake_rows
+
+        return lake_rows(self.lake, self.cfg.data.sentiment, end, symbols=self.cfg.data.symbols)
 
     def _train_inprocess(self, cfg: ModelsConfig, decision: pd.Timestamp, end: pd.Timestamp) -> Path:
         import torch

@@ -234,8 +234,11 @@ def cmd_models(command: str, rest: list[str]) -> int:
     except ImportError as exc:
         print(f"tradingd: {command} is unavailable: {exc}", file=sys.stderr)
         return 1
-    entry = models_cli.train_main if command == "train" else models_cli.tune_main
-    return int(entry(rest))
+    if command == "train":
+        from daemon.sentiment_training import train_sentiment_rows
+
+        return int(models_cli.train_main(rest, sentiment_rows=train_sentiment_rows))
+    return int(models_cli.tune_main(rest))
 
 
 def cmd_sentiment(args: argparse.Namespace) -> int:

@@ -42,6 +42,7 @@ from models.config import RunConfig as ModelsConfig
 
 if TYPE_CHECKING:
     from daemon.jobs import JobContext
+    from state.lake import Lake
 
 __all__ = ["RetrainFailed", "RetrainPlan", "RetrainSupervisor", "plan_retrain", "torchrun_command"]
 
@@ -149,8 +150,9 @@ class RetrainFailed(RuntimeError):
 class RetrainSupervisor:
     """At most one retrain subprocess at a time; never blocks the event loop."""
 
-    def __init__(self, cfg: ModelsConfig, bus: EventBus, clock: Clock) -> None:
+    def __init__(self, cfg: ModelsConfig, bus: EventBus, clock: Clock, *, lake: Lake | None = None) -> None:
         self.cfg, self.bus, self.clock = cfg, bus, clock
+        self.lake = lake  # scored texts for models.data.sentiment, handed to the trainer as a file
         self.task: asyncio.Task | None = None
         self.current: RetrainPlan | None = None
         self._proc: asyncio.subprocess.Process | None = None
@@ -165,8 +167,9 @@ class RetrainSupervisor:
         fired = self.clock.now()
         plan = plan_retrain(self.cfg, pd.Timestamp(fired).tz_convert(None))
         before = set(self._versions())
+        cfg = await ctx.offload(self._with_sentiment_rows, plan)
         proc = await asyncio.create_subprocess_exec(
-            *torchrun_command(self.cfg, plan), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            *torchrun_command(cfg, plan), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True, preexec_fn=_die_with_parent,
         )
         self.current, self._proc = plan, proc
@@ -182,6 +185,18 @@ class RetrainSupervisor:
             raise RetrainFailed(f"{plan.retrain_id}: {reason}")
         await ctx.emit(self._published(plan, published))
         return JobOutcome(f"{plan.retrain_id} published {published}")
+
+    def _with_sentiment_rows(self, plan: RetrainPlan) -> ModelsConfig:
+        """The config with ``data.sentiment_rows``: the lake's scored texts known at the
+        window's end, written for the trainer (which cannot read the lake)."""
+        d = self.cfg.data
+        if d.sentiment == "off" or d.sentiment_rows is not None or self.lake is None:
+            return self.cfg
+        from daemon.sentiment_training import export_training_rows
+
+        window = d.model_copy(update={"end": pd.Timestamp(plan.end).date()})
+        path = export_training_rows(self.lake, window, self.cfg.run_dir / plan.retrain_id / "sentiment_rows.parquet")
+        return self.cfg.model_copy(update={"data": d.model_copy(update={"sentiment_rows": path})})
 
     def _versions(self) -> list[str]:
         from models.registry import list_checkpoints

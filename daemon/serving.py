@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from daemon.jobs import JobContext
     from models.forecaster import Forecaster
     from models.validation import HoldoutData, ServingSpec
+    from state.lake import Lake
 
 __all__ = ["ModelServer", "Served"]
 
@@ -56,7 +57,8 @@ class ModelServer:
     ``models`` table (the live daemon); a backtest only reads it."""
 
     def __init__(
-        self, cfg: ModelsConfig, store: Store, run_id: str, clock: Clock, *, timezone: str, manage: bool, live: bool
+        self, cfg: ModelsConfig, store: Store, run_id: str, clock: Clock, *, timezone: str, manage: bool, live: bool,
+        lake: Lake | None = None,
     ) -> None:
         from models.validation import ServingSpec
 
@@ -70,6 +72,7 @@ class ModelServer:
         self._macro: dict[str, pd.DataFrame] | None = None
         self._said: set[str] = set()
         self._read_table = False
+        self._lake = lake  # scored texts for the sentiment features (models.data.sentiment)
 
     def on_published(self, event: CheckpointPublished) -> None:
         """Bus handler: validate this checkpoint at the next chance (the `infer` job)."""
@@ -97,6 +100,21 @@ class ModelServer:
             self._macro = load_macro()  # available_at-stamped; build_features cuts at as_of
         return self._macro
 
+    def sentiment(self, prices: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame | None:
+        """Scored texts of ``models.data.sentiment``'s model known at ``as_of`` (the panel's
+        last date, read as UTC midnight: the same gate build_features applies), for the
+        dates of ``prices``; None when sentiment is off or the run has no lake (a
+        checkpoint trained with sentiment is then refused, not fed zeros)."""
+        if self.spec.sentiment == "off" or self._lake is None:
+            return None
+        from daemon.sentiment_training import lake_rows
+
+        start = prices.index[0] - pd.Timedelta(days=30)  # texts before the panel weigh < 0.1 %
+        rows = lake_rows(self._lake, self.spec.sentiment, as_of, start=start, symbols=tuple(map(str, prices.columns)))
+        if rows.empty:  # e.g. the sentiment service fell back to VADER: features read as no news
+            self._once("sentiment_rows_missing", f"no texts scored by {self.spec.sentiment!r} in the lake yet")
+        return rows
+
     # -- candidates and the swap -------------------------------------------------------------
 
     def _candidates(self) -> list[Path]:
@@ -119,7 +137,8 @@ class ModelServer:
 
         torch.set_num_threads(self.cfg.serve.threads)  # this process only serves
 
-        return HoldoutData.build(self.spec, prices, prices.index[-1], self.macro())
+        as_of = prices.index[-1]
+        return HoldoutData.build(self.spec, prices, as_of, self.macro(), self.sentiment(prices, as_of))
 
     def _check(self, path: Path, data: HoldoutData, champion: Forecaster | None) -> tuple[Forecaster, dict]:
         from models.validation import validate
@@ -240,9 +259,10 @@ class ModelServer:
 
     def _forecast(self, fc: Forecaster, prices: pd.DataFrame, as_of: pd.Timestamp):
         from models.forecaster import feature_window
+        from models.validation import fit_panel
 
-        panel = self.spec.panel(prices, as_of, self.macro())
-        return fc.forecast(feature_window(panel, fc.encoder_length))
+        panel = self.spec.panel(prices, as_of, self.macro(), self.sentiment(prices, as_of))
+        return fc.forecast(feature_window(fit_panel(fc, panel), fc.encoder_length))
 
     def _event(self, forecast, version: str, now: datetime) -> ForecastReady | None:
         target = self.cfg.serve.tilt_target
@@ -253,9 +273,12 @@ class ModelServer:
         if not ok.any():
             return None
         symbols = tuple(s for s, keep in zip(forecast.symbols, ok, strict=True) if keep)
+        rv = f"rv_{self.spec.vol_horizon}"  # the risk model's vol source (risk.vol_source)
+        vol = forecast.values[ok, forecast.targets.index(rv), :] if rv in forecast.targets else None
         return ForecastReady(
             ts=now, symbols=symbols, levels=tuple(forecast.quantiles), quantiles=freeze(values[ok]),
             horizon=int(target.split("_")[1]), model=version,
+            vol=None if vol is None else freeze(vol), vol_horizon=self.spec.vol_horizon or 0,
         )
 
     def close(self) -> None:

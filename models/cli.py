@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 failure (one-line reason on stderr), 2 bad arguments or conf
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +23,9 @@ from models.config import RunConfig, load_config, parse_override
 __all__ = ["train_main", "tune_main"]
 
 log = structlog.get_logger(component="models")
+
+# (the --config path or None, the parsed config) -> the sentiment rows file it wrote
+SentimentRows = Callable[[Path | None, RunConfig], Path]
 
 # Shortcut flag -> dotted config key. Everything else goes through --set key=value.
 _COMMON = {
@@ -130,10 +134,19 @@ def _relaunch_under_torchrun(nproc: int, argv: list[str]) -> int:
     return code if code in (0, 2) else 1
 
 
-def train_main(argv: list[str]) -> int:
-    """`tradingd train`: train (optionally walk-forward evaluate) and publish one model."""
+def train_main(argv: list[str], sentiment_rows: SentimentRows | None = None) -> int:
+    """`tradingd train`: train (optionally walk-forward evaluate) and publish one model.
+
+    `sentiment_rows(config_path, cfg)`: writes the scored texts for `models.data.sentiment`
+    and returns the file (the daemon reads them from its lake; `models` cannot)."""
 
     def body(args: argparse.Namespace, cfg: RunConfig) -> int:
+        nonlocal argv
+        d = cfg.data
+        if sentiment_rows is not None and d.sentiment != "off" and d.sentiment_rows is None:
+            path = sentiment_rows(args.config, cfg)  # once, before torchrun starts the ranks
+            argv = [*argv, "--set", f"data.sentiment_rows={json.dumps(str(path))}"]
+            cfg = cfg.model_copy(update={"data": d.model_copy(update={"sentiment_rows": path})})
         if args.nproc_per_node and "LOCAL_RANK" not in os.environ:
             return _relaunch_under_torchrun(args.nproc_per_node, argv)
         from models.train import run_training

@@ -165,6 +165,10 @@ class DataConfig(Section):
     val_fraction: float = Field(0.2, gt=0.0, lt=0.9)
     embargo: int = Field(5, ge=0)
     sample_stride: int = Field(1, ge=1)
+    # "off", or the scoring model whose texts train and serve (docs/models.md); the texts:
+    # a Parquet file, written from the daemon's lake by tradingd train / retrain when unset
+    sentiment: str = Field("off", min_length=1)
+    sentiment_rows: Folder | None = None
 
     @field_validator("horizons")
     @classmethod

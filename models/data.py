@@ -6,7 +6,8 @@ can replace this loader later without touching the models:
 * prices:  (T, N) adjusted closes, DatetimeIndex, one column per symbol
 * volume:  (T, N) share volume or None
 * macro:   {name: DataFrame indexed by observation date `ts`, value columns + `available_at`}
-* sentiment: scored texts (symbol, score, available_at, ...) of one model, or None
+* sentiment: scored texts (symbol, score, available_at, label, model), or None; training
+  keeps `models.data.sentiment`'s rows only
 
 Monthly FRED series are dated at the period start but released later; `available_at` uses
 conservative publication lags so a backtest never sees a number before it was published.
@@ -15,13 +16,16 @@ conservative publication lags so a backtest never sees a number before it was pu
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["MarketData", "load_bundled", "load_macro", "read_packaged_csv"]
+from models.config import DataConfig
+from models.sentiment.training import read_rows
+
+__all__ = ["MarketData", "load_bundled", "load_macro", "read_packaged_csv", "with_sentiment_rows"]
 
 # Why these lags: FRED stamps CPILFESL at the first of the month it describes and BLS
 # publishes it mid-next-month; Moody's AAA/BAA monthly averages are final at month end; the
@@ -51,8 +55,9 @@ class MarketData:
     prices: pd.DataFrame
     volume: pd.DataFrame | None = None
     macro: dict[str, pd.DataFrame] = field(default_factory=dict)
-    # scored texts of one model: (symbol, score, available_at[, label, model]); rows enter
-    # features at their available_at (daemon.sentiment.training_sentiment reads the lake)
+    # scored texts: (symbol, score, available_at, label, model); models.dataset keeps the
+    # configured model's rows, which enter features at their available_at
+    # (daemon.sentiment_training reads them from the lake)
     sentiment: pd.DataFrame | None = None
 
 
@@ -117,3 +122,11 @@ def load_bundled(
     if volume is not None:
         volume.index = prices.index
     return MarketData(prices.astype(float), volume, load_macro() if macro else {})
+
+
+def with_sentiment_rows(cfg: DataConfig, market: MarketData) -> MarketData:
+    """`market` plus the scored texts of `sentiment_rows` when sentiment is on and the
+    caller handed none over (the torchrun path: each rank reads the file)."""
+    if cfg.sentiment == "off" or market.sentiment is not None or cfg.sentiment_rows is None:
+        return market
+    return replace(market, sentiment=read_rows(cfg.sentiment_rows))

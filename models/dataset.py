@@ -28,6 +28,7 @@ from models.features import (
     target_names,
 )
 from models.normaliser import Normaliser
+from models.sentiment.training import model_rows
 
 __all__ = [
     "Prepared",
@@ -35,6 +36,7 @@ __all__ = [
     "identity_collate",
     "make_dataset",
     "prepare",
+    "training_sentiment",
     "valid_positions",
 ]
 
@@ -58,7 +60,7 @@ def prepare(cfg: DataConfig, market: MarketData) -> Prepared:
     volume = market.volume.loc[:end] if market.volume is not None else None
     macro = market.macro if cfg.use_macro else None
     # Sentiment rows enter at their available_at: none published after `end` is seen.
-    panel = build_features(prices, end, volume=volume, macro=macro, sentiment=market.sentiment)
+    panel = build_features(prices, end, volume=volume, macro=macro, sentiment=training_sentiment(cfg, market))
     vol_h = cfg.vol_horizon if cfg.vol_target else None
     targets = build_targets(prices, cfg.horizons, vol_h)
     keep = panel.times >= pd.Timestamp(cfg.start)
@@ -71,6 +73,19 @@ def prepare(cfg: DataConfig, market: MarketData) -> Prepared:
         target_names(cfg.horizons, vol_h),
         FUTURE_NAMES,
     )
+
+
+def training_sentiment(cfg: DataConfig, market: MarketData) -> pd.DataFrame | None:
+    """The configured scoring model's rows known at `cfg.end` (None when sentiment is
+    off); `ValueError` naming the key when sentiment is on but no rows were handed over."""
+    if cfg.sentiment == "off":
+        return None
+    if market.sentiment is None:
+        raise ValueError(
+            f"models.data.sentiment = {cfg.sentiment!r} but no scored texts were given: set "
+            "models.data.sentiment_rows, or train with `tradingd train` (it reads the lake)"
+        )
+    return model_rows(market.sentiment, cfg.sentiment, pd.Timestamp(cfg.end))
 
 
 def valid_positions(values: np.ndarray, targets: np.ndarray, encoder_length: int) -> np.ndarray:

@@ -1,5 +1,8 @@
 """ONNX export (opset >= 17, dynamic batch) and a check against eager PyTorch in
-onnxruntime. The graph takes (past, future, static) and returns quantiles (B, K, Q)."""
+onnxruntime. The graph takes (past, future, static) and returns quantiles (B, K, Q).
+
+``trace_to_onnx`` is the one call of torch's exporter in the project: the forecasters here
+and the sentiment classifier (``models.sentiment.onnx``) both go through it."""
 
 from __future__ import annotations
 
@@ -10,9 +13,41 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["INPUT_NAMES", "check_onnx", "export_onnx"]
+__all__ = ["INPUT_NAMES", "check_onnx", "export_onnx", "trace_to_onnx"]
 
 INPUT_NAMES = ("past", "future", "static")
+
+
+def trace_to_onnx(
+    model: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    path: Path,
+    *,
+    input_names: tuple[str, ...],
+    output_names: tuple[str, ...],
+    dynamic_axes: dict[str, dict[int, str]],
+    opset: int = 17,
+) -> Path:
+    """Export ``model`` in eval mode with the TorchScript exporter (``dynamo=False``): it
+    handles nn.LSTM natively and needs no onnxscript."""
+    if opset < 17:
+        raise ValueError("opset must be >= 17")
+    with warnings.catch_warnings():
+        # The exporter warns about LSTM batch sizes, traced shape asserts and its own
+        # deprecation; none applies (no h0/c0 inputs, dynamic axes declared, legacy path
+        # pinned on purpose).
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model.eval(),
+            example,
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=list(input_names),
+            output_names=list(output_names),
+            dynamic_axes=dynamic_axes,
+        )
+    return Path(path)
 
 
 def export_onnx(
@@ -21,29 +56,11 @@ def export_onnx(
     example: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     opset: int = 17,
 ) -> Path:
-    """Export in eval mode with a symbolic batch axis on every input and the output.
-
-    Uses the TorchScript exporter: it handles nn.LSTM natively and needs no onnxscript.
-    """
-    if opset < 17:
-        raise ValueError("opset must be >= 17")
-    model = model.eval()
+    """Export a forecaster with a symbolic batch axis on every input and the output."""
     axes = {name: {0: "batch"} for name in (*INPUT_NAMES, "quantiles")}
-    with warnings.catch_warnings():
-        # The exporter warns about LSTM batch sizes and its own deprecation; neither applies
-        # (no h0/c0 inputs; we pin the legacy path on purpose, see above).
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            example,
-            str(path),
-            dynamo=False,
-            opset_version=opset,
-            input_names=list(INPUT_NAMES),
-            output_names=["quantiles"],
-            dynamic_axes=axes,
-        )
-    return Path(path)
+    return trace_to_onnx(
+        model, example, path, input_names=INPUT_NAMES, output_names=("quantiles",), dynamic_axes=axes, opset=opset
+    )
 
 
 def check_onnx(

@@ -16,7 +16,7 @@ import structlog
 import torch
 
 from models.config import RunConfig
-from models.data import MarketData, load_bundled
+from models.data import MarketData, load_bundled, with_sentiment_rows
 from models.dataset import prepare
 from models.distributed import DistContext, init_distributed, shutdown_distributed
 from models.features import schema_hash
@@ -61,7 +61,8 @@ def build_manifest(cfg: RunConfig, prep, trained: TrainedWindow) -> Manifest:
             "train_last": str(times[trained.split.train[-1]].date()),
             "val_first": str(times[trained.split.test[0]].date()),
             "val_last": str(times[trained.split.test[-1]].date()),
-        },
+        }
+        | ({"sentiment_model": d.sentiment} if d.sentiment != "off" else {}),
         validation={
             "val_pinball": r.best_val_loss,
             "best_epoch": float(r.best_epoch),
@@ -81,7 +82,7 @@ def run_training(
     structlog.contextvars.bind_contextvars(rank=ctx.rank)
     try:
         d = cfg.data
-        market = market or load_bundled(d.universe, d.symbols, macro=d.use_macro)
+        market = with_sentiment_rows(d, market or load_bundled(d.universe, d.symbols, macro=d.use_macro))
         prep = prepare(d, market)
         log.info(
             "training_started",
@@ -90,6 +91,7 @@ def run_training(
             device=str(ctx.device),
             features=len(prep.panel.names),
             symbols=len(prep.panel.symbols),
+            sentiment=d.sentiment,
         )
         run_dir = Path(cfg.run_dir)
         if ctx.is_main:

@@ -18,7 +18,7 @@ import structlog
 import torch
 
 from models.config import RunConfig
-from models.data import load_bundled
+from models.data import load_bundled, with_sentiment_rows
 from models.dataset import Prepared, prepare
 from models.distributed import DistContext
 from models.pipeline import candidate_positions, train_window
@@ -130,7 +130,7 @@ def _worker(cfg_data: dict[str, Any], n_trials: int, worker: int) -> None:
         torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     d = cfg.data
-    prep = prepare(d, load_bundled(d.universe, d.symbols, macro=d.use_macro))
+    prep = prepare(d, with_sentiment_rows(d, load_bundled(d.universe, d.symbols, macro=d.use_macro)))
     study = _open_study(cfg, worker)
     study.optimize(_objective(cfg, prep, worker), n_trials=n_trials, catch=())
     log.info("tune_worker_finished", worker=worker, trials=n_trials)

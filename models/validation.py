@@ -11,7 +11,7 @@ Shapes: T = panel days, N = symbols, F = features, K = targets, Q = quantile lev
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +24,12 @@ from models.features import FUTURE_NAMES, FeaturePanel, build_features, build_ta
 from models.features import target_names as make_target_names
 from models.forecaster import FeatureWindow, Forecast, Forecaster
 from models.registry import CheckpointRejected, load
+from models.sentiment.training import SENTIMENT_FEATURE_PREFIX, uses_sentiment
 
-__all__ = ["HoldoutData", "NotEnoughHistory", "ServingSpec", "holdout_loss", "load_for_serving", "smoke_forecast", "validate"]
+__all__ = [
+    "HoldoutData", "NotEnoughHistory", "ServingSpec", "fit_panel", "holdout_loss", "load_for_serving", "smoke_forecast",
+    "validate",
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +42,13 @@ class ServingSpec:
     vol_horizon: int | None
     quantiles: tuple[float, ...]
     embargo: int
+    sentiment: str = "off"  # the scoring model whose rows serving reads, or "off"
 
     @classmethod
     def from_config(cls, cfg: RunConfig) -> ServingSpec:
         d = cfg.data
         vol = d.vol_horizon if d.vol_target else None
-        return cls(cfg.model, d.use_macro, d.horizons, vol, d.quantiles, d.embargo)
+        return cls(cfg.model, d.use_macro, d.horizons, vol, d.quantiles, d.embargo, d.sentiment)
 
     @property
     def target_names(self) -> tuple[str, ...]:
@@ -54,10 +59,16 @@ class ServingSpec:
         return max(max(self.horizons), self.vol_horizon or 0)
 
     def panel(
-        self, prices: pd.DataFrame, as_of: pd.Timestamp, macro: dict[str, pd.DataFrame] | None
+        self,
+        prices: pd.DataFrame,
+        as_of: pd.Timestamp,
+        macro: dict[str, pd.DataFrame] | None,
+        sentiment: pd.DataFrame | None = None,
     ) -> FeaturePanel:
-        """Features as of `as_of` (prices: (T, N) closes on a date index)."""
-        return build_features(prices, as_of, macro=macro if self.use_macro else None)
+        """Features as of `as_of` (prices: (T, N) closes on a date index); `sentiment`:
+        scored texts of `self.sentiment`'s model, None when there are none to read."""
+        rows = sentiment if self.sentiment != "off" else None
+        return build_features(prices, as_of, macro=macro if self.use_macro else None, sentiment=rows)
 
     def schema_hash(self, panel: FeaturePanel) -> str:
         return schema_hash(panel.names, FUTURE_NAMES, self.target_names)
@@ -72,9 +83,9 @@ class HoldoutData:
 
     @classmethod
     def build(
-        cls, spec: ServingSpec, prices: pd.DataFrame, as_of: pd.Timestamp, macro
+        cls, spec: ServingSpec, prices: pd.DataFrame, as_of: pd.Timestamp, macro, sentiment: pd.DataFrame | None = None
     ) -> HoldoutData:
-        panel = spec.panel(prices, as_of, macro)
+        panel = spec.panel(prices, as_of, macro, sentiment)
         labels = build_targets(prices.loc[:as_of], spec.horizons, spec.vol_horizon)
         return cls(panel, labels)
 
@@ -91,9 +102,38 @@ def _window(panel: FeaturePanel, t: int, length: int) -> FeatureWindow | None:
     return FeatureWindow(panel.times[t], panel.symbols, panel.names, values)
 
 
+def fit_panel(fc: Forecaster, panel: FeaturePanel) -> FeaturePanel:
+    """The serving panel as `fc` was trained: without the sentiment features when it was
+    trained without them (each feature is computed on its own, so dropping some leaves the
+    others' values as built in training). Any other difference is left for the schema
+    check to reject."""
+    names = tuple(fc.checkpoint.manifest.feature_names)
+    if names == panel.names or uses_sentiment(names):
+        return panel
+    keep = [i for i, n in enumerate(panel.names) if not n.startswith(SENTIMENT_FEATURE_PREFIX)]
+    return replace(panel, names=tuple(panel.names[i] for i in keep), values=panel.values[:, :, keep])
+
+
+def _check_sentiment(fc: Forecaster, spec: ServingSpec, panel: FeaturePanel, path: Path) -> None:
+    """A checkpoint trained on one scoring model's sentiment serves only on that model's."""
+    m = fc.checkpoint.manifest
+    if not uses_sentiment(m.feature_names):
+        return
+    trained = m.training_window.get("sentiment_model", "unknown")
+    if not uses_sentiment(panel.names):
+        raise CheckpointRejected(
+            path, f"trained with {trained!r} sentiment features; serving builds none (models.data.sentiment off, or no lake)"
+        )
+    if trained != spec.sentiment:
+        raise CheckpointRejected(
+            path, f"trained on {trained!r} sentiment, serving reads {spec.sentiment!r} (models.data.sentiment)"
+        )
+
+
 def _check_fit(fc: Forecaster, spec: ServingSpec, panel: FeaturePanel, path: Path) -> None:
     """Model class, dims and feature schema against what the serving pipeline builds."""
     m = fc.checkpoint.manifest
+    _check_sentiment(fc, spec, panel, path)
     with torch.device("meta"):
         expected = type(build_model(spec.model, ModelDims(**m.dims))).__name__
     if m.model_class != expected:
@@ -149,7 +189,8 @@ def holdout_loss(fc: Forecaster, data: HoldoutData, positions: np.ndarray) -> fl
     """Mean over targets of (pinball loss / label std) on `positions`: a scale-free number
     comparable between models scored on the same rows. NaN when nothing is scorable."""
     levels = np.asarray(fc.checkpoint.manifest.quantiles)
-    pairs = [(_window(data.panel, int(t), fc.encoder_length), data.labels[t]) for t in positions]
+    panel = fit_panel(fc, data.panel)
+    pairs = [(_window(panel, int(t), fc.encoder_length), data.labels[t]) for t in positions]
     pairs = [(w, y) for w, y in pairs if w is not None]
     if not pairs:
         return float("nan")
@@ -170,6 +211,7 @@ def load_for_serving(path: Path, spec: ServingSpec, panel: FeaturePanel) -> Fore
     strict shapes, class / dims / schema / finite weights, and a smoke forecast."""
     path = Path(path)
     fc = Forecaster(load(path))
+    panel = fit_panel(fc, panel)
     _check_fit(fc, spec, panel, path)
     smoke_forecast(fc, panel, path)
     return fc

@@ -261,5 +261,23 @@ def _v7_sentiment(db: Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1_core, _v2_risk, _v3_adjustments, _v6_learning_loop, _v7_sentiment)
+def _v8_sentiment_view(db: Database) -> None:
+    """``sentiment``: the latest day per symbol and scoring model, for ``sqlite3``. Scores
+    rounded to 3 places; ``positive`` / ``negative`` are the shares of that day's texts;
+    one row per model (never averaged across models)."""
+    db.execute(
+        """
+        create view sentiment as
+        select symbol, day, round(mean_score, 3) as score, count,
+               round(share_positive, 3) as positive, round(share_negative, 3) as negative,
+               round(decayed_score, 3) as decayed, model, available_at, updated_at
+        from sentiment_latest
+        order by symbol, model
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (
+    _v1_core, _v2_risk, _v3_adjustments, _v6_learning_loop, _v7_sentiment, _v8_sentiment_view,
+)  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2,9 +2,10 @@
 
 Each rebalance hands the trailing returns, the weights now held and the newest model
 forecast (if any) to ``PortfolioConstructor`` (``strategies.portfolio``): allocation,
-tilt, caps, GARCH vol targeting, VaR/CVaR limits, trade filters. The decision's risk
-numbers become a ``RiskAssessed`` event, so the ``risk`` table says why the portfolio
-looks as it does. Without a model the tilt is neutral: the strategy needs none.
+tilt, caps, vol targeting (GARCH, the model's vol forecast or a blend:
+``risk.vol_source``), VaR/CVaR limits, trade filters. The decision's risk numbers become
+a ``RiskAssessed`` event, so the ``risk`` table says why the portfolio looks as it does.
+Without a model the tilt is neutral and the vol is GARCH's: the strategy needs none.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class ManagedPortfolio(Strategy):
         if returns.empty:
             return None
         decision = self.constructor.construct(
-            returns, view.current_weights(), view.forecast_frame(), as_of=pd.Timestamp(view.now)
+            returns, view.current_weights(), view.forecast_frame(), as_of=pd.Timestamp(view.now),
+            vol_forecasts=view.vol_forecast_frame(),
         )
         self._decision = decision
         return decision.weights
@@ -78,6 +80,7 @@ class ManagedPortfolio(Strategy):
                 "rebalance_band": risk.rebalance_band,
                 "allocation": self.config.allocation.method,
                 "garch": f"{risk.garch.flavour}/{risk.garch.distribution}",
+                "vol_source": risk.vol_source if risk.vol_source != "blend" else f"blend/{risk.vol_blend:g}",
             },
             weights={str(s): float(w) for s, w in decision.weights.items()},
             diagnostics=diagnostics.to_dict(orient="index"),

@@ -25,6 +25,7 @@ from strategies.allocation import (
 from strategies.decision import Book, Decision, Note
 from strategies.portfolio_config import PortfolioConfig
 from strategies.risk import (
+    NO_MODEL_FORECAST,
     GarchVolatility,
     Limits,
     RiskModel,
@@ -33,6 +34,7 @@ from strategies.risk import (
     build_risk_model,
     cap_weights,
     clamp_to_caps,
+    combine_vol,
     scale_to_limits,
     violations,
 )
@@ -76,13 +78,16 @@ class PortfolioConstructor:
         current_weights: pd.Series,
         forecasts: pd.DataFrame | None,
         as_of: pd.Timestamp,
+        vol_forecasts: pd.DataFrame | None = None,
     ) -> Decision:
         """Target weights as of `as_of`.
 
         returns: (T, N) simple daily returns up to and including the decision day, NaN where
         missing. current_weights: held weights by symbol. forecasts: per-symbol rows with
-        q10/q50/q90 of forward return as of `as_of`, or None. Raises `LookAheadError` when
-        `returns` has rows after `as_of`.
+        q10/q50/q90 of forward return as of `as_of`, or None. vol_forecasts: per-symbol rows
+        with q10/q50/q90 of the model's realised daily vol, made by `as_of` (read when
+        ``risk.vol_source`` is "model" or "blend"; the q50 column is used), or None.
+        Raises `LookAheadError` when `returns` has rows after `as_of`.
         """
         as_of = pd.Timestamp(as_of)
         notes: list[Note] = []
@@ -106,11 +111,13 @@ class PortfolioConstructor:
         if forecasts is not None:
             notes += [Note("tilt_neutral", s, why) for s, why in tilt.neutral.items()]
         capped = cap_weights(tilt.weights.to_numpy(), risk.max_weight)
-        model, vols = self._risk_model(cleaned, screened, book, capped, diag, notes)
+        model, vols = self._risk_model(cleaned, screened, book, capped, diag, notes, vol_forecasts)
         scaled = scale_to_limits(capped, model, self.limits)
         diag["base_weight"] = base.reindex(book.universe)
         diag["tilt"] = tilt.multipliers.reindex(book.universe)
-        diag["garch_vol"] = (vols.vol * np.sqrt(risk.periods_per_year)).reindex(book.universe)
+        annual = np.sqrt(risk.periods_per_year)
+        diag["risk_vol"] = (vols.vol * annual).reindex(book.universe)
+        diag["model_vol"] = (_median(vol_forecasts) * annual).reindex(book.universe)
         diag["vol_source"] = vols.source.reindex(book.universe).fillna("")
         diag["fallback"] = pd.Series(vols.fallback, dtype=object).reindex(book.universe).fillna("")
         target = pd.Series(scaled.weights, index=book.kept).reindex(book.universe, fill_value=0.0)
@@ -145,15 +152,34 @@ class PortfolioConstructor:
         capped: np.ndarray,
         diag: pd.DataFrame,
         notes: list[Note],
+        vol_forecasts: pd.DataFrame | None,
     ) -> tuple[RiskModel, VolatilityForecast]:
-        """GARCH vols of the kept assets and the risk model on them. An asset without a
-        usable vol gets weight 0 in `capped` (in place): its risk is unknown."""
-        vols = self.volatility.forecast(cleaned[book.kept])
+        """Vols of the kept assets (``risk.vol_source``) and the risk model on them. An asset
+        without a usable vol gets weight 0 in `capped` (in place): its risk is unknown.
+        ``diag["garch_vol"]`` gets GARCH's (annualised) whatever the source."""
+        risk = self.config.risk
+        garch = self.volatility.forecast(cleaned[book.kept])
+        diag["garch_vol"] = (garch.vol * np.sqrt(risk.periods_per_year)).reindex(book.universe)
         notes += [
             Note("estimate_replaced", s, f"ewma vol instead of garch: {why}")
-            for s, why in vols.fallback.items()
-            if np.isfinite(vols.vol[s])
+            for s, why in garch.fallback.items()
+            if np.isfinite(garch.vol[s])
         ]
+        sample = cleaned[book.kept].iloc[-risk.garch.window :].std(ddof=1)
+        median = _median(vol_forecasts) if vol_forecasts is not None else None
+        vols = combine_vol(
+            garch, median, sample, source=risk.vol_source, blend=risk.vol_blend,
+            max_ratio=risk.garch.max_vol_ratio,
+        )
+        if risk.vol_source != "garch" and median is None:
+            notes.append(Note("vol_source_fallback", None, NO_MODEL_FORECAST))
+        elif risk.vol_source != "garch":
+            # The vol-source reason is the last one of a symbol's fallback entry.
+            notes += [
+                Note("vol_source_fallback", s, why.split("; ")[-1])
+                for s, why in vols.fallback.items()
+                if vols.source[s] not in ("model", "blend")
+            ]
         daily_vol = vols.vol.to_numpy()
         unusable = ~np.isfinite(daily_vol)
         if unusable.any():
@@ -299,6 +325,8 @@ def _empty_diagnostics(book: Book, screened: ScreenedReturns) -> pd.DataFrame:
             "base_weight": np.nan,
             "tilt": np.nan,
             "garch_vol": np.nan,
+            "model_vol": np.nan,
+            "risk_vol": np.nan,
             "vol_source": "",
             "fallback": "",
             "excluded": "",
@@ -307,3 +335,10 @@ def _empty_diagnostics(book: Book, screened: ScreenedReturns) -> pd.DataFrame:
     )
     diag["excluded"] = pd.Series(screened.excluded, dtype=object).reindex(book.universe).fillna("")
     return diag
+
+
+def _median(vol_forecasts: pd.DataFrame | None) -> pd.Series:
+    """The model's P50 daily vol by symbol (the ``q50`` column); empty without one."""
+    if vol_forecasts is None or "q50" not in vol_forecasts.columns:
+        return pd.Series(dtype=float)
+    return pd.to_numeric(vol_forecasts["q50"], errors="coerce").groupby(level=0).last()

@@ -157,6 +157,15 @@ class MarketView:
         columns = [f"q{round(level * 100):02d}" for level in f.levels]
         return pd.DataFrame(f.quantiles, index=list(f.symbols), columns=columns)
 
+    def vol_forecast_frame(self) -> pd.DataFrame | None:
+        """The same forecast's realised-vol quantiles (daily units over its ``vol_horizon``),
+        shaped like `forecast_frame`; None without one made by now."""
+        f = self._forecast
+        if f is None or f.vol is None or f.ts > self._clock.now():
+            return None
+        columns = [f"q{round(level * 100):02d}" for level in f.levels]
+        return pd.DataFrame(f.vol, index=list(f.symbols), columns=columns)
+
     @property
     def now(self) -> datetime:
         return self._clock.now()

@@ -30,7 +30,10 @@ class ForecastReady(Event):
 
     ``quantiles``: (N, Q) forecast return quantiles at ``levels`` (e.g. 0.1, 0.5, 0.9)
     over ``horizon`` trading days, rows aligned with ``symbols``. ``model`` names the
-    checkpoint that made it.
+    checkpoint that made it. ``vol``: (N, Q) quantiles at the same ``levels`` of each
+    symbol's realised volatility over the next ``vol_horizon`` trading days, in daily units
+    (the model's ``rv_<h>`` target: sqrt of the mean squared daily log return; NaN where
+    not forecast), or None when the model has no volatility target.
     """
 
     symbols: tuple[str, ...]
@@ -38,6 +41,8 @@ class ForecastReady(Event):
     quantiles: np.ndarray
     horizon: int
     model: str
+    vol: np.ndarray | None = None
+    vol_horizon: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -25,9 +25,11 @@ _HOME = {
     "content_hash": "models.sentiment.text",
     "daily_features": "models.sentiment.daily",
     "label_columns": "models.sentiment.scores",
+    "model_rows": "models.sentiment.training",
     "length_buckets": "models.sentiment.scores",
     "open_scorer": "models.sentiment.select",
     "quantize_int8": "models.sentiment.finbert",
+    "read_rows": "models.sentiment.training",
     "score_texts": "models.sentiment.pipeline",
 }
 

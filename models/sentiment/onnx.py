@@ -9,7 +9,6 @@ kept in a folder keyed by a fingerprint of the weights, so a restart does not re
 from __future__ import annotations
 
 import hashlib
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from models.export import trace_to_onnx
 
 __all__ = ["OnnxClassifier", "export_classifier", "fingerprint"]
 
@@ -41,20 +42,8 @@ def export_classifier(model: nn.Module, tokenizer: Any, path: Path, opset: int =
     names = tuple(k for k in ("input_ids", "attention_mask", "token_type_ids") if k in example)
     axes = {name: {0: "batch", 1: "sequence"} for name in names} | {"logits": {0: "batch"}}
     path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        # The TorchScript exporter (no onnxscript needed) warns about its own deprecation
-        # and traced shape asserts; the dynamic axes above cover what they warn about.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model.eval(),
-            tuple(example[n] for n in names),
-            str(path),
-            dynamo=False,
-            opset_version=opset,
-            input_names=list(names),
-            output_names=["logits"],
-            dynamic_axes=axes,
-        )
+    example_inputs = tuple(example[n] for n in names)
+    trace_to_onnx(model, example_inputs, path, input_names=names, output_names=("logits",), dynamic_axes=axes, opset=opset)
     return names
 
 

@@ -1,4 +1,4 @@
-"""Risk: GARCH/EWMA volatility, VaR/CVaR, and the limits that scale a target book.
+"""Risk: GARCH/EWMA or model volatility, VaR/CVaR, and the limits that scale a target book.
 
 Names load on first use (PEP 562): reading config needs no pypfopt, cvxpy or arch.
 """
@@ -9,6 +9,7 @@ from core.lazy import lazy_exports
 
 _HOME = {
     "GarchConfig": "strategies.risk.config",
+    "NO_MODEL_FORECAST": "strategies.risk._vol_source",
     "GarchFit": "strategies.risk._garch",
     "GarchSpec": "strategies.risk._garch",
     "GarchVolatility": "strategies.risk._volatility",
@@ -23,6 +24,7 @@ _HOME = {
     "build_risk_model": "strategies.risk._risk_model",
     "cap_weights": "strategies.risk._limits",
     "clamp_to_caps": "strategies.risk._limits",
+    "combine_vol": "strategies.risk._vol_source",
     "correlation": "strategies.risk._risk_model",
     "ewma_variance": "strategies.risk._ewma",
     "filter_garch": "strategies.risk._garch",
@@ -41,6 +43,7 @@ __all__ = [
     "GarchSpec",
     "GarchVolatility",
     "Limits",
+    "NO_MODEL_FORECAST",
     "RiskConfig",
     "RiskModel",
     "ScaledWeights",
@@ -51,6 +54,7 @@ __all__ = [
     "build_risk_model",
     "cap_weights",
     "clamp_to_caps",
+    "combine_vol",
     "correlation",
     "ewma_variance",
     "filter_garch",

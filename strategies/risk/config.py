@@ -67,6 +67,12 @@ class RiskConfig(Section):
         0.0, ge=0, description="no trade at all while every change is below it"
     )
     periods_per_year: int = Field(252, gt=0)
+    vol_source: Literal["garch", "model", "blend"] = Field(
+        "garch", description="per-asset vol: GARCH, the model's rv median, or a variance blend"
+    )
+    vol_blend: float = Field(
+        0.5, ge=0, le=1, description="blend: the model's weight on the variance (1 - it: GARCH's)"
+    )
 
     @field_validator("max_var", "max_cvar", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from learning_testkit import break_checkpoint, copy_checkpoint, learning_config, with_state
 from testkit import query as rows
@@ -65,6 +66,16 @@ class TestServing:
         assert {r[1] for r in stored} == {"ret_1", "ret_5", "ret_20", "rv_20"}
         assert len({r[0] for r in stored}) == 20 and {r[4] for r in stored} == {path.name}
         assert json.loads(stored[0][2]) == [0.1, 0.5, 0.9] and len(json.loads(stored[0][3])) == 3
+
+    def test_forecasts_carry_the_rv_20_quantiles_the_forecasts_table_stores(self, served):
+        last = served.of(ForecastReady)[-1]
+        assert last.vol_horizon == 20 and last.vol is not None and last.vol.shape == last.quantiles.shape
+        assert (last.vol > 0).all() and (last.vol[:, 0] <= last.vol[:, 2]).all()
+        served.app.serving.forecasts.flush()
+        stored = rows(served.db, "select symbol, quantiles from latest_forecasts where target = 'rv_20'")
+        by_symbol = {symbol: json.loads(values) for symbol, values in stored}
+        for i, symbol in enumerate(last.symbols):
+            np.testing.assert_allclose(last.vol[i], by_symbol[symbol], rtol=1e-6)
 
     def test_the_portfolio_tilt_acts_on_the_forecasts(self, served):
         (diagnostics,) = rows(served.db, "select diagnostics from risk order by ts desc limit 1")[0:1]

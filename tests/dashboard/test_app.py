@@ -131,7 +131,7 @@ class TestUnexpectedShapes:
         shutil.copy(source, db)
         with sqlite3.connect(db) as conn:
             # A schema the pages do not know: tradingd's own tables replaced by other shapes.
-            conn.executescript("drop view latest_forecasts; drop table forecasts; drop table models;")
+            conn.executescript("drop view latest_forecasts; drop table forecasts; drop table models; drop view sentiment;")
             conn.execute("create table models (version text, status text, created_at text, activated_at text)")
             conn.execute("insert into models values ('m1', 'active', 'last tuesday', '2020-01-02')")
             conn.execute("create table forecasts (ts text, symbol text, point real)")  # no quantiles

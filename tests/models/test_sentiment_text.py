@@ -149,13 +149,15 @@ class TestTrainingData:
         market = synthetic_market(n_symbols=2, n_days=120)
         s0 = market.prices.columns[0]
         end = market.prices.index[99]
-        cfg = DataConfig(start=dt.date(2010, 2, 1), end=end.date(), encoder_length=10, use_macro=False)
+        cfg = DataConfig(start=dt.date(2010, 2, 1), end=end.date(), encoder_length=10, use_macro=False, sentiment="m")
         inside = texts([(s0, 0.7, str(market.prices.index[50]))])
         late = pd.concat([inside, texts([(s0, -0.9, str(end + pd.Timedelta(days=1)))])])
         honest = prepare(cfg, dataclasses.replace(market, sentiment=inside)).panel
         leaky_input = prepare(cfg, dataclasses.replace(market, sentiment=late)).panel
         assert "sent_mean_5" in honest.names
         assert_allclose(leaky_input.values, honest.values, equal_nan=True)
+        off = prepare(cfg.model_copy(update={"sentiment": "off"}), dataclasses.replace(market, sentiment=inside)).panel
+        assert not any(n.startswith("sent_") for n in off.names)  # sentiment off: the frame is not used
 
 
 class TestSentimentConfig:
