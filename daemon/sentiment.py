@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from models.sentiment.select import Scorer, open_scorer
 from state.lake import Lake
 from state.store import Store, iso
 
-__all__ = ["SentimentService", "SentimentStore", "linked_rows"]
+__all__ = ["SentimentService", "SentimentStore", "TopTexts", "linked_rows", "top_texts"]
 
 
 def linked_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -46,6 +47,32 @@ def linked_rows(rows: pd.DataFrame) -> pd.DataFrame:
         return rows.assign(symbol=pd.Series(dtype=object))
     exploded = rows.assign(symbol=rows["symbols"].str.split()).explode("symbol")
     return exploded[exploded["symbol"].notna()].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class TopTexts:
+    """The extremes of one model's scores: lake ``sentiment`` rows, best (or worst) first."""
+
+    model: str | None
+    positive: pd.DataFrame
+    negative: pd.DataFrame
+
+
+def top_texts(
+    lake: Lake, start: datetime, end: datetime | None = None, *, as_of: datetime, symbol: str | None = None,
+    model: str | None = None, limit: int = 5,
+) -> TopTexts:
+    """The ``limit`` most positive and most negative texts of the lake's ``sentiment`` rows
+    with ``start <= ts <= end`` known at ``as_of``, linked to ``symbol`` when given, scored
+    by ``model`` (default: the model of the newest score). What ``tradingd sentiment top``
+    and the dashboard show."""
+    rows = lake.read("sentiment", start=start, end=end, as_of=as_of)
+    if symbol:
+        rows = linked_rows(rows)
+        rows = rows[rows["symbol"] == symbol].drop(columns="symbol")
+    model = model or (str(rows.sort_values("available_at")["model"].iloc[-1]) if len(rows) else None)
+    rows = rows[rows["model"] == model].sort_values("score", kind="stable")
+    return TopTexts(model, rows.iloc[::-1].head(limit).reset_index(drop=True), rows.head(limit).reset_index(drop=True))
 
 
 class SentimentStore:

@@ -133,23 +133,19 @@ def _backfill(args: argparse.Namespace, config: Config) -> int:
 
 
 def _top(args: argparse.Namespace, config: Config) -> int:
-    from daemon.sentiment import SentimentStore, linked_rows
+    from daemon.sentiment import top_texts
     from state.lake import Lake
 
     if args.days < 1 or args.limit < 1:
         raise InputError("--days and --limit must be >= 1")
     now = pd.Timestamp.now(tz="UTC")
-    store = SentimentStore(Lake(Path(config.run.data_dir) / "lake"), None, config.sentiment.half_life_days)
-    rows = store.lake.read("sentiment", start=now - pd.Timedelta(days=args.days), as_of=now)
-    if args.symbol:
-        rows = linked_rows(rows)
-        rows = rows[rows["symbol"] == args.symbol].drop(columns="symbol")
-    model = args.model or (rows.sort_values("available_at")["model"].iloc[-1] if len(rows) else None)
-    rows = rows[rows["model"] == model].sort_values("score", kind="stable")
-    if rows.empty:
+    top = top_texts(Lake(Path(config.run.data_dir) / "lake"), now - pd.Timedelta(days=args.days), as_of=now,
+                    symbol=args.symbol, model=args.model, limit=args.limit)
+    model = top.model
+    if top.positive.empty:
         print(f"no scored texts in the last {args.days} days" + (f" for {args.symbol}" if args.symbol else ""))
         return 0
-    sides = {"most positive": rows.iloc[::-1].head(args.limit), "most negative": rows.head(args.limit)}
+    sides = {"most positive": top.positive, "most negative": top.negative}
     if args.json:
         columns = ["ts", "source", "channel", "id", "symbols", "score", "label", "snippet"]
         out = {name: json.loads(side[columns].to_json(orient="records", date_format="iso")) for name, side in sides.items()}

@@ -5,8 +5,9 @@ is read inside one short ``BEGIN`` ... ``COMMIT``: a WAL reader sees one consist
 snapshot and never takes a lock that would make the daemon's writer wait. Nothing here
 writes.
 
-The ``models``, ``forecasts`` and ``sentiment`` tables are optional (other parts of the
-system add them); a missing one reads as ``None``, never as an error.
+The ``models`` and ``forecasts`` tables are optional (older databases lack them); a
+missing or empty one reads as ``None``, never as an error. Sentiment lives in the run's
+lake, not here (``dashboard.sentiment``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from state.store import Store
 
 __all__ = ["OPTIONAL_TABLES", "RunData", "list_runs", "load_run", "open_store", "read_snapshot"]
 
-OPTIONAL_TABLES = ("models", "forecasts", "sentiment")
+OPTIONAL_TABLES = ("models", "forecasts")
 
 
 def open_store(path: str | Path) -> Store:
@@ -49,7 +50,8 @@ class RunData:
 
     ``equity`` is indexed by mark time (UTC ``DatetimeIndex``) with ``cash``, ``equity``,
     ``gross``; the other frames keep their table's columns, times parsed to UTC.
-    ``models``, ``forecasts``, ``sentiment``: ``None`` when the table does not exist.
+    ``models``, ``forecasts``: ``None`` when the table does not exist or is empty.
+    ``db``: the database file the run was read from.
     """
 
     run: dict[str, Any]
@@ -63,8 +65,8 @@ class RunData:
     adjustments: pd.DataFrame
     models: pd.DataFrame | None
     forecasts: pd.DataFrame | None
-    sentiment: pd.DataFrame | None
     summary: Summary
+    db: Path | None = None
 
     @property
     def run_id(self) -> str:
@@ -175,6 +177,6 @@ def _read_run(store: Store, run_id: str) -> RunData:
         ),
         models=_optional(store, "models", run_id, ("created_at", "version")),
         forecasts=_optional(store, "forecasts", run_id, ("ts", "symbol")),
-        sentiment=_optional(store, "sentiment", run_id, ("ts", "symbol")),
         summary=summarize(store, run_id),
+        db=Path(store.path),
     )

@@ -1,10 +1,11 @@
-"""The Models and Sentiment pages, over tables that other parts of tradingd add.
+"""The Models page: versions with status, their swaps on the equity timeline, forecast fans.
 
-``models`` (version, family, status, metrics, reason, created_at, activated_at),
-``forecasts`` (ts, symbol, target, quantile levels and values, model version) and a
-``sentiment`` table or view are optional: a page whose table is absent says so in one
-line. Forecast quantiles are read in any of three shapes (long ``quantile``/``value``
-rows, JSON lists of levels and values, or ``p10``/``q50``-style columns).
+The versions and events come from ``dashboard.learning`` (the run's forecasts and retrain
+jobs, and the ``models`` table). A run with none of them says so in one line. Forecast
+quantiles are read in any of three shapes (long ``quantile``/``value`` rows, JSON lists
+of levels and values as tradingd writes them, or ``p10``/``q50``-style columns); what
+happened after each forecast is tradingd's own target (``models.features.build_targets``)
+on the run's closes.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import re
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import charts
 from dashboard.data import RunData
-from dashboard.views import Performance, model_events
+from dashboard.learning import model_events, model_versions
+from dashboard.views import Performance
+from models.features import build_targets
 
-__all__ = ["forecast_quantiles", "models_page", "sentiment_page"]
+__all__ = ["forecast_quantiles", "models_page", "realised_targets"]
 
 _WIDE = re.compile(r"^[pq](\d{1,2})$")
+_TARGET = re.compile(r"^(ret|rv)_(\d+)$")  # models.features.target_names
 
 
 def _json_list(value: object) -> list[float]:
@@ -65,32 +68,43 @@ def _fan(long: pd.DataFrame) -> pd.DataFrame | None:
     return pd.DataFrame({q: table[c] for q, c in picked.items()})
 
 
-def _realised(perf: Performance, symbol: str, target: str, index: pd.Index) -> pd.Series | None:
-    """The return that followed each forecast time, over the horizon in the target's name
-    (``return_5d`` -> 5 marks; one mark when it names none), from the run's closes."""
-    if perf.closes is None or symbol not in perf.closes:
+def realised_targets(closes: pd.DataFrame, symbol: str, target: str) -> pd.Series | None:
+    """What a forecast of ``target`` made on each day turned out to be, from the closes
+    (marks x symbols, UTC): tradingd's ``ret_H`` (log return over the next H sessions) and
+    ``rv_H`` (realised daily volatility over them), as the training labels are built;
+    indexed by each day's last mark. ``None`` for a target of another name or a symbol
+    without closes; NaN where the run did not see the future."""
+    found = _TARGET.match(target or "")
+    if found is None or symbol not in closes:
         return None
-    found = re.search(r"(\d+)", target or "")
-    horizon = int(found.group(1)) if found else 1
-    close = perf.closes[symbol]
-    forward = close.shift(-horizon) / close - 1.0
-    if "log" in (target or ""):
-        forward = np.log1p(forward)
-    return forward.reindex(forward.index.union(index)).ffill().loc[index]
+    kind, horizon = found.group(1), int(found.group(2))
+    marks = closes.index.to_series()
+    last_of_day = marks.groupby(marks.index.normalize()).last()
+    sessions = closes.loc[last_of_day.to_numpy(), [symbol]].astype(float)
+    labels = build_targets(sessions, (horizon,) if kind == "ret" else (), horizon if kind == "rv" else None)
+    return pd.Series(labels[:, 0, 0].astype(float), index=sessions.index)
+
+
+def _realised(perf: Performance, symbol: str, target: str, index: pd.Index) -> pd.Series | None:
+    """``realised_targets`` at each forecast time: the mark at or before it."""
+    if perf.closes is None:
+        return None
+    realised = realised_targets(perf.closes, symbol, target)
+    if realised is None:
+        return None
+    return realised.reindex(index, method="ffill")  # the last mark's label, NaN kept: no future filled in
 
 
 def models_page(run: RunData, perf: Performance) -> None:
-    if run.models is None:
-        st.info("No model data yet: this database has no `models` table.")
+    versions = model_versions(run)
+    if versions is None:
+        st.info("No model data yet: this run published and served no model, and the models table is empty.")
         return
     st.subheader("Model versions")
-    if run.models.empty:
-        st.caption("No model versions recorded.")
-    else:
-        st.dataframe(run.models, hide_index=True)
-        events = model_events(run.models)
-        if events is not None and len(run.equity):
-            st.plotly_chart(charts.equity_figure(perf.equity, perf.drawdown, events=events), key="models_equity")
+    st.dataframe(versions, hide_index=True)
+    events = model_events(run)
+    if events is not None and len(run.equity):
+        st.plotly_chart(charts.equity_figure(perf.equity, perf.drawdown, events=events), key="models_equity")
     if run.forecasts is None or run.forecasts.empty:
         st.caption("No forecasts recorded.")
         return
@@ -109,43 +123,3 @@ def models_page(run: RunData, perf: Performance) -> None:
         st.caption("Fewer than three quantile levels: no fan to draw.")
         return
     st.plotly_chart(charts.fan_figure(fan, _realised(perf, symbol, target, fan.index), symbol), key="fan_chart")
-
-
-def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
-    return next((c for c in names if c in columns), None)
-
-
-def sentiment_page(run: RunData, perf: Performance) -> None:
-    frame = run.sentiment
-    if frame is None:
-        st.info("No sentiment data yet: this database has no `sentiment` table.")
-        return
-    if frame.empty:
-        st.caption("No sentiment scores recorded.")
-        return
-    columns = list(frame.columns)
-    when = _pick(columns, ("ts", "day", "date", "available_at"))
-    score = _pick(columns, ("score", "sentiment", "mean_score"))
-    symbol = _pick(columns, ("symbol", "ticker"))
-    if when is None or score is None or symbol is None:
-        st.dataframe(frame, hide_index=True)
-        return
-    stamps = pd.to_datetime(frame[when], utc=True, errors="coerce", format="mixed")
-    daily = (
-        frame.assign(day=stamps.dt.tz_convert(None).dt.normalize())
-        .pivot_table(index="day", columns=symbol, values=score, aggfunc="mean")
-        .sort_index()
-    )
-    fig = go.Figure([go.Scatter(x=daily.index, y=daily[s], name=str(s), mode="lines+markers") for s in daily.columns])
-    fig.update_layout(title="Daily sentiment score per symbol", template=charts.TEMPLATE, height=420)
-    st.plotly_chart(fig, key="sentiment_chart")
-    text = _pick(columns, ("text", "title", "headline", "body"))
-    if text is None:
-        return
-    recent = frame[stamps >= stamps.max() - pd.Timedelta(days=30)]
-    shown = [c for c in (when, symbol, score, text) if c]
-    left, right = st.columns(2)
-    left.caption("Most positive (last 30 days)")
-    left.dataframe(recent.nlargest(5, score)[shown], hide_index=True)
-    right.caption("Most negative (last 30 days)")
-    right.dataframe(recent.nsmallest(5, score)[shown], hide_index=True)

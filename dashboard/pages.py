@@ -16,7 +16,8 @@ import streamlit as st
 from daemon.status import pid_alive
 from dashboard import charts
 from dashboard.data import RunData
-from dashboard.views import Performance, model_events
+from dashboard.learning import model_events
+from dashboard.views import Performance
 
 __all__ = ["jobs_page", "orders_page", "overview_page", "positions_page", "risk_page"]
 
@@ -41,7 +42,7 @@ def overview_page(run: RunData, perf: Performance) -> None:
         st.caption("No benchmark: the run's price source cannot be read here.")
     st.plotly_chart(
         charts.equity_figure(perf.equity, perf.drawdown, perf.benchmark, perf.benchmark_drawdown,
-                             model_events(run.models)),
+                             model_events(run)),
         key="equity_chart",
     )
 

@@ -66,7 +66,12 @@ def report_figures(run: RunData, perf: Performance) -> list[tuple[str, go.Figure
 
 def statistics_rows(run: RunData, perf: Performance) -> tuple[list[dict[str, object]], str | None]:
     """The statistics table (label, ours, vectorbt's) and, if vectorbt could not run, why."""
-    theirs = vectorbt_stats(run.fills, perf.closes, run.start_cash) if perf.closes is not None else "no prices"
+    if perf.closes is None:
+        theirs: dict[str, float] | str = "no prices"
+    elif not run.adjustments.empty:  # splits, dividends, delistings moved shares and cash outside the fills
+        theirs = f"not run: {len(run.adjustments)} corporate action(s) changed the book, and vectorbt replays fills only"
+    else:
+        theirs = vectorbt_stats(run.fills, perf.closes, run.start_cash)
     note = theirs if isinstance(theirs, str) else None
     ours = run.summary.as_dict()
     rows = []

@@ -8,9 +8,9 @@ import pandas as pd
 
 from dashboard import metrics
 from dashboard.data import RunData
-from dashboard.prices import run_closes
+from dashboard.prices import run_prices
 
-__all__ = ["Performance", "model_events", "performance"]
+__all__ = ["Performance", "performance"]
 
 ROLLING_WINDOW = 126  # six months of trading days
 
@@ -19,8 +19,10 @@ ROLLING_WINDOW = 126  # six months of trading days
 class Performance:
     """Series over the run's marks (n,) and the tables built from them.
 
-    ``closes``, ``benchmark``, ``benchmark_drawdown`` and ``weights`` are ``None`` when the
-    run's price source cannot be read here (see ``dashboard.prices``).
+    ``closes`` (the prices the run valued its book with), ``benchmark`` (equal-weight buy
+    and hold of the universe on total-return closes), ``benchmark_drawdown`` and
+    ``weights`` are ``None`` when the run's price source cannot be read here (see
+    ``dashboard.prices``).
     """
 
     equity: pd.Series
@@ -39,10 +41,11 @@ def performance(run: RunData) -> Performance:
     equity = run.equity["equity"].astype(float)
     cash = run.start_cash
     returns = metrics.daily_returns(equity, cash)
-    closes = run_closes(run)
+    prices = run_prices(run)
+    closes = prices.closes if prices is not None else None
     benchmark = benchmark_drawdown = weights = None
-    if closes is not None:
-        benchmark = metrics.equal_weight_benchmark(closes, cash)
+    if prices is not None:
+        benchmark = metrics.equal_weight_benchmark(prices.total_return, cash)
         benchmark_drawdown = metrics.drawdown(benchmark, cash)
         shares = metrics.holdings(run.fills, run.adjustments, equity.index)
         weights = metrics.weights_over_time(shares, closes, equity)
@@ -58,19 +61,3 @@ def performance(run: RunData) -> Performance:
         rolling=metrics.rolling_sharpe_vol(returns, ROLLING_WINDOW),
         trading=metrics.trading_by_month(run.fills, equity) if len(equity) else pd.DataFrame(),
     )
-
-
-def model_events(models: pd.DataFrame | None) -> pd.DataFrame | None:
-    """Swaps (``activated_at``) and rejections (``created_at`` of rejected versions) as
-    (ts, label, color) rows for the equity timeline; ``None`` without a models table."""
-    if models is None or models.empty:
-        return None
-    rows = []
-    for m in models.to_dict("records"):
-        activated = m.get("activated_at")
-        if activated is not None and not pd.isna(activated):
-            rows.append({"ts": activated, "label": f"swap to {m.get('version')}", "color": "#2ca02c"})
-        if m.get("status") == "rejected" and m.get("created_at") is not None and not pd.isna(m["created_at"]):
-            reason = m.get("reason") or ""
-            rows.append({"ts": m["created_at"], "label": f"rejected {m.get('version')}: {reason}", "color": "#d62728"})
-    return pd.DataFrame(rows).sort_values("ts") if rows else None

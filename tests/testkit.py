@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import sys
 import threading
 from collections.abc import Iterator
@@ -41,6 +42,16 @@ def run_backtest(config: Config, db: Path, start: str | None = None, end: str | 
     asyncio.run(drive(app, progress=False))
     app.close("completed")
     return app.run_id
+
+
+def query(db: Path, sql: str, *params: object) -> list[tuple]:
+    """Rows of ``sql`` from the database at ``db``, opened read-only (it never writes or
+    creates it) and closed again."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
 
 
 def cli_env() -> dict[str, str]:

@@ -14,8 +14,9 @@ from collections.abc import Callable
 import streamlit as st
 
 from dashboard.data import RunData, list_runs, load_run, open_store
-from dashboard.insights import models_page, sentiment_page
+from dashboard.insights import models_page
 from dashboard.pages import jobs_page, orders_page, overview_page, positions_page, risk_page
+from dashboard.sentiment import sentiment_page
 from dashboard.views import Performance, performance
 from state.store import SchemaError
 

@@ -13,21 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
-from testkit import REPO, TRADINGD, cli_env
+from testkit import REPO, TRADINGD, cli_env, query
 
 pytestmark = pytest.mark.slow
 
 
 def tradingd(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*TRADINGD, *args], cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=timeout)
-
-
-def query(db: Path, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def wait_for(predicate, timeout: float = 90.0, what: str = "condition") -> None:

@@ -120,12 +120,24 @@ class TestRetrainJob:
         assert not registry.list_checkpoints(tmp_path / "registry")
 
 
-def start_daemon(tmp: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [*TRADINGD, "run", "--config", str(tmp / "config.toml"), "--db", str(tmp / "tradingd.db"), "--pace", "1",
-         "--log-format", "json"],
-        cwd=tmp, env=cli_env(), stdout=open(log, "w"), stderr=subprocess.STDOUT, text=True,
-    )
+def run_daemon_until(tmp: Path, log: Path, predicate, timeout: float, what: str, *, kill: bool = False) -> None:  # noqa: ANN001
+    """Run `tradingd run` (JSON lines to ``log``) until ``predicate()`` holds, then stop it:
+    SIGTERM, after which it must exit 0, or with ``kill`` a SIGKILL."""
+    with open(log, "w") as sink:
+        proc = subprocess.Popen(
+            [*TRADINGD, "run", "--config", str(tmp / "config.toml"), "--db", str(tmp / "tradingd.db"), "--pace", "1",
+             "--log-format", "json"],
+            cwd=tmp, env=cli_env(), stdout=sink, stderr=subprocess.STDOUT, text=True,
+        )
+    try:
+        wait_until(predicate, timeout, what)
+    finally:
+        if kill:
+            proc.kill()
+            proc.wait(30)
+        else:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
 
 
 RETRAIN_ONCE = """
@@ -155,18 +167,14 @@ class TestDaemonRetrain:
     ) -> None:
         _, first = champion
         log = daemon_dir / "daemon.log"
-        proc = start_daemon(daemon_dir, log)
-        try:
-            def swapped_in() -> bool:
-                events = log_events(log)
-                return any(e["event"] == "retrain_published" for e in events) and any(
-                    e["event"] == "model_swapped" and e["previous"] for e in events
-                )
 
-            wait_until(swapped_in, 600, "the retrained model to publish and swap in")
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(60) == 0
+        def swapped_in() -> bool:
+            events = log_events(log)
+            return any(e["event"] == "retrain_published" for e in events) and any(
+                e["event"] == "model_swapped" and e["previous"] for e in events
+            )
+
+        run_daemon_until(daemon_dir, log, swapped_in, 600, "the retrained model to publish and swap in")
         events = log_events(log)
         started = next(e for e in events if e["event"] == "retrain_started")
         published = next(e for e in events if e["event"] == "retrain_published")
@@ -193,16 +201,13 @@ class TestDaemonRetrain:
     ) -> None:
         _, first = champion
         log = daemon_dir / "daemon.log"
-        proc = start_daemon(daemon_dir, log)
-        try:
-            def training_after_first_swap() -> bool:
-                events = [e["event"] for e in log_events(log)]
-                return "model_swapped" in events and "retrain_started" in events
 
-            wait_until(training_after_first_swap, 300, "the champion to serve and a retrain to start")
-        finally:
-            proc.kill()
-            proc.wait(30)
+        def training_after_first_swap() -> bool:
+            events = [e["event"] for e in log_events(log)]
+            return "model_swapped" in events and "retrain_started" in events
+
+        run_daemon_until(daemon_dir, log, training_after_first_swap, 300, "the champion to serve and a retrain to start",
+                         kill=True)
         trainer = next(e for e in log_events(log) if e["event"] == "retrain_started")["pid"]
         wait_until(lambda: gone(trainer), 60, "the orphaned trainer to stop")
         names = [p.name for p in (daemon_dir / "registry").iterdir() if not p.name.startswith(".")]
@@ -212,11 +217,7 @@ class TestDaemonRetrain:
 
         (daemon_dir / "config.toml").write_text((daemon_dir / "config.toml").read_text().replace("enabled = true", "enabled = false"))
         log2 = daemon_dir / "daemon2.log"
-        again = start_daemon(daemon_dir, log2)
-        try:
-            wait_until(lambda: any(e["event"] == "model_swapped" for e in log_events(log2)), 300, "the restart swap")
-        finally:
-            again.send_signal(signal.SIGTERM)
-            assert again.wait(60) == 0
+        run_daemon_until(daemon_dir, log2, lambda: any(e["event"] == "model_swapped" for e in log_events(log2)), 300,
+                         "the restart swap")
         swap = next(e for e in log_events(log2) if e["event"] == "model_swapped")
         assert (swap["version"], swap["reason"]) == (first.name, "restart")

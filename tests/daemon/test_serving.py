@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
 from learning_testkit import break_checkpoint, copy_checkpoint, learning_config, with_state
+from testkit import query as rows
 
 from core.events import ForecastReady, ModelRejected, ModelSwapped
 from daemon.app import build_app
@@ -18,14 +18,6 @@ from daemon.backtest import run_backtest
 from state.models_table import ModelsTable
 
 pytestmark = pytest.mark.slow
-
-
-def rows(db: Path, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 class Harness:

@@ -2,70 +2,44 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import sqlite3
-import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from dashboard_testkit import APP, query
+from dashboard_testkit import figures, query, show, start, traces, utc
 from numpy.testing import assert_allclose
 from streamlit.testing.v1 import AppTest
 
+from state.models_table import ModelsTable
+from state.store import Store
+
 PAGES = ["Overview", "Positions", "Risk", "Orders and fills", "Jobs and health", "Models", "Sentiment"]
-
-
-def start(monkeypatch: pytest.MonkeyPatch, *argv: str) -> AppTest:
-    """The real script, with the arguments ``streamlit run app.py -- ...`` would give it."""
-    monkeypatch.setattr(sys, "argv", [str(APP), *argv])
-    app = AppTest.from_file(str(APP), default_timeout=120)
-    app.run()
-    return app
 
 
 def tiles(app: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in app.metric}
 
 
-def show(app: AppTest, page: str) -> AppTest:
-    app.sidebar.radio(key="page").set_value(page).run()
-    assert not app.exception, [e.value for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
-    return app
-
-
 @pytest.fixture(scope="module")
 def with_models(backtest_db, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The backtest's database plus the optional tables other parts of tradingd add."""
-    source, run_id = backtest_db
+    """The backtest's database with a ``models`` table as a live daemon keeps it (the
+    daemon records swaps and rejections there; a backtest only reads it)."""
+    source, _ = backtest_db
     db = tmp_path_factory.mktemp("optional") / "tradingd.db"
     shutil.copy(source, db)
-    marks = [ts for (ts,) in query(db, "select ts from equity where run_id = ? order by ts", run_id)]
-    with sqlite3.connect(db) as conn:
-        # The learning loop's own tables (state/migrations.py), filled as a run that retrained would.
-        conn.executemany("insert into models (version, family, path, status, metrics, reason, created_at, "
-                         "activated_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-            ("v1", "tft", "registry/v1", "retired", '{"pinball": 0.012}', None, marks[0], marks[0], marks[100]),
-            ("v2", "tft", "registry/v2", "active", '{"pinball": 0.010}', None, marks[100], marks[100], marks[100]),
-            ("v3", "lstm", "registry/v3", "rejected", '{"pinball": 0.020}', "pinball worse than champion",
-             marks[150], None, marks[150]),
-        ])
-        conn.executemany("insert into forecasts (run_id, ts, symbol, target, levels, quantiles, model) "
-                         "values (?, ?, ?, ?, ?, ?, ?)", [
-            (run_id, ts, "AAPL", "return_5d", json.dumps([0.1, 0.5, 0.9]), json.dumps([-0.03, 0.004, 0.04]), "v2")
-            for ts in marks[100:200]
-        ])
-        conn.execute("drop view sentiment")  # the migrated view; here a per-text table with texts
-        conn.execute("create table sentiment (ts text, symbol text, score real, text text, model text)")
-        conn.executemany("insert into sentiment values (?, ?, ?, ?, ?)", [
-            (ts, symbol, score, f"{symbol} headline {k}", "vader")
-            for k, ts in enumerate(marks[-40:])
-            for symbol, score in (("AAPL", 0.5 - k / 40), ("MSFT", -0.2 + k / 100))
-        ])
+    store = Store.open(db)
+    try:
+        table, at = ModelsTable(store), lambda ts: pd.Timestamp(ts).to_pydatetime()
+        for version, family in (("v1", "tft"), ("v2", "tft"), ("v3", "lstm")):
+            table.add_candidate(version, family, f"registry/{version}", "2019-05-01T00:00:00+00:00", at("2019-06-03"))
+        table.activate("v1", "validated (no champion to compare)", {"pinball": 0.012}, at("2019-06-03T21:00Z"))
+        table.activate("v2", "validated", {"pinball": 0.010}, at("2019-10-01T21:00Z"))
+        table.reject("v3", "pinball worse than champion", {"pinball": 0.020}, at("2020-01-02T21:00Z"))
+    finally:
+        store.close()
     return db
 
 
@@ -133,47 +107,19 @@ class TestAbsentData:
         assert app.sidebar.selectbox(key="run").value == run_id
 
 
-def numbers(values: object) -> np.ndarray:
-    """A plotly trace's numeric array (plain list, or plotly's base64 typed array)."""
-    if isinstance(values, dict):
-        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
-    return np.asarray(values, dtype=float)
-
-
 class TestOptionalTables:
-    def test_models_page_lists_versions_marks_swaps_and_draws_the_fan(self, with_models, monkeypatch) -> None:
+    def test_a_live_daemons_models_table_gives_the_statuses_and_its_rejections_are_marked(
+        self, with_models, monkeypatch
+    ) -> None:
         app = show(start(monkeypatch, "--db", str(with_models)), "Models")
-        assert list(app.dataframe[0].value["version"]) == ["v1", "v2", "v3"]
-        charts = {c.proto.spec and json.loads(c.proto.spec)["layout"]["title"]["text"] for c in app.get("plotly_chart")}
-        assert charts == {"Equity and drawdown", "Forecast fan: AAPL"}
-        timeline = json.loads(app.get("plotly_chart")[0].proto.spec)["data"]
-        markers = next(t for t in timeline if t["name"] == "models")
-        assert markers["text"] == ["swap to v1", "swap to v2", "rejected v3: pinball worse than champion"]
-
-    def test_the_fan_shows_the_quantiles_against_the_return_that_followed(self, with_models, monkeypatch) -> None:
-        from skfolio.datasets import load_sp500_dataset
-
-        app = show(start(monkeypatch, "--db", str(with_models)), "Models")
-        fan = {t["name"]: t for t in json.loads(app.get("plotly_chart")[1].proto.spec)["data"]}
-        assert_allclose(numbers(fan["P10-P90"]["y"]), -0.03)
-        assert_allclose(numbers(fan["P50"]["y"]), 0.004)
-        assert_allclose(numbers(fan["P90"]["y"]), 0.04)
-        close = load_sp500_dataset()["AAPL"].astype(float)
-        days = [str(ts)[:10] for (ts,) in query(with_models, "select ts from forecasts order by ts")]
-        at = close.index.get_indexer(pd.DatetimeIndex(days))
-        expected = close.to_numpy()[at + 5] / close.to_numpy()[at] - 1  # return_5d: five sessions on
-        assert_allclose(numbers(fan["realised"]["y"]), expected, rtol=1e-12)
-
-    def test_sentiment_page_draws_daily_scores_and_the_extreme_texts(self, with_models, monkeypatch) -> None:
-        app = show(start(monkeypatch, "--db", str(with_models)), "Sentiment")
-        assert len(app.get("plotly_chart")) == 1
-        positive, negative = app.dataframe[0].value, app.dataframe[1].value
-        rows = query(with_models, "select ts, score from sentiment")
-        last = max(pd.Timestamp(ts) for ts, _ in rows)
-        recent = sorted(score for ts, score in rows if pd.Timestamp(ts) >= last - pd.Timedelta(days=30))
-        assert len(recent) < len(rows)  # older texts are left out
-        assert_allclose(positive["score"], recent[::-1][:5])
-        assert_allclose(negative["score"], recent[:5])
+        versions = app.dataframe[0].value
+        assert list(versions["version"]) == ["v1", "v2", "v3"]
+        assert list(versions["status"]) == ["retired", "active", "rejected"]
+        assert list(versions["family"]) == ["tft", "tft", "lstm"]
+        markers = traces(figures(app)["Equity and drawdown"])["models"]
+        assert markers["text"] == ["rejected v3: pinball worse than champion"]
+        assert utc(markers["x"][0]) == pd.Timestamp("2020-01-02T21:00Z")
+        assert any(c.value == "No forecasts recorded." for c in app.caption)
 
 
 class TestUnexpectedShapes:
@@ -194,5 +140,6 @@ class TestUnexpectedShapes:
         app = show(start(monkeypatch, "--db", str(db)), "Models")
         assert list(app.dataframe[0].value["version"]) == ["m1"]
         assert any("no quantile columns" in c.value for c in app.caption)
-        app = show(app, "Sentiment")
-        assert list(app.dataframe[0].value.columns) == ["symbol", "label"]
+        app = show(app, "Sentiment")  # a `sentiment` table or view in SQLite is not where scores are read
+        assert [i.value for i in app.info] == [f"No sentiment data yet: no lake for this run (looked in "
+                                               f"{tmp_path / 'lake'}, {Path.cwd() / 'data' / 'lake'})."]

@@ -1,89 +1,34 @@
 """Real browser tests: Debian's chromium, headless, driven by Playwright.
 
-One `tradingd dashboard` process and one browser serve every test in this module. The
-flags keep chromium off the network; Playwright never downloads a browser here (its
-``executable_path`` is the system chromium). Skips only when chromium is absent
-(`apt-get install -y chromium`; `.ci/run` installs it).
+One `tradingd dashboard` process and one browser serve every test in this module (the
+browser, its flags and the dashboard process: ``browser_testkit``).
 """
 
 from __future__ import annotations
 
 import shutil
-import signal
 import sqlite3
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dashboard_testkit import free_port, query
-from testkit import TRADINGD, cli_env
+from browser_testkit import BROWSER_TESTS, EXCEPTION, PLOT, go_to, running_dashboard
+from dashboard_testkit import query
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 PAGES = ["Overview", "Positions", "Risk", "Orders and fills", "Jobs and health", "Models", "Sentiment"]
-EXCEPTION = "[data-testid='stException']"
-PLOT = "[data-testid='stPlotlyChart'] .js-plotly-plot .main-svg"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH: `apt-get install -y chromium` to run these"),
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"tradingd dashboard exited {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.25)
-    pytest.fail(f"tradingd dashboard did not answer within {timeout:.0f} s:\n{log.read_text()}")
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture(scope="module")
 def dashboard(backtest_db, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, str]]:
-    """A real `tradingd dashboard` on a free loopback port, refreshing every second, over
-    a copy of the backtest's database (one test appends to it)."""
+    """The dashboard over a copy of the backtest's database (one test appends to it)."""
     source, run_id = backtest_db
     folder = tmp_path_factory.mktemp("dashboard")
-    db, log, config = folder / "tradingd.db", folder / "dashboard.log", folder / "config.toml"
+    db = folder / "tradingd.db"
     shutil.copy(source, db)
-    config.write_text("[dashboard]\nrefresh_s = 1.0\n")
-    port = free_port()
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [*TRADINGD, "dashboard", "--config", str(config), "--db", str(db), "--port", str(port)],
-            env=cli_env(), stdout=sink, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process, log)
+    with running_dashboard(db, folder) as url:
         yield url, db, run_id
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class TestDashboard:
@@ -108,11 +53,7 @@ class TestDashboard:
         page.goto(url)
         page.wait_for_selector(PLOT, timeout=120_000)
         for name in PAGES:
-            page.locator("[data-testid='stSidebar'] label").filter(has_text=name).first.click()
-            page.wait_for_function(
-                "name => [...document.querySelectorAll('h2')].some(h => h.innerText.trim() === name)"
-                " && !document.querySelector('[data-stale=\"true\"]')", arg=name, timeout=60_000,
-            )
+            go_to(page, name)
             if name in ("Positions", "Risk", "Orders and fills"):
                 page.wait_for_selector(PLOT, timeout=60_000)
             assert page.locator(EXCEPTION).count() == 0, name

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
 from dashboard.data import load_run, open_store
-from dashboard.prices import run_closes
+from dashboard.lake import lake_candidates, run_lake
+from dashboard.prices import run_prices
 from dashboard.views import performance
 from state.lake import Lake
 
@@ -47,7 +49,7 @@ class TestSnapshot:
 
     def test_absent_optional_tables_read_as_none(self, backtest_db) -> None:
         run = read(*backtest_db)
-        assert run.models is None and run.forecasts is None and run.sentiment is None
+        assert run.models is None and run.forecasts is None
 
 
 class TestPricesFromTheLake:
@@ -68,9 +70,27 @@ class TestPricesFromTheLake:
             run={**real.run, "config_json": json.dumps(config)},
             equity=pd.DataFrame({"cash": 1.0, "equity": 1.0, "gross": 0.0}, index=sessions),
         )
-        closes = run_closes(live)
+        closes = run_prices(live).closes
         assert_allclose(closes["AAA"], [10.0, 11.0, 12.0])
         assert_allclose(closes["BBB"], [50.0, 50.0, 55.0])  # the last known close carried forward
         missing = dataclasses.replace(live, run={**real.run, "config_json": json.dumps(
             {**config, "run": {"data_dir": str(tmp_path / "elsewhere")}})})
-        assert run_closes(missing) is None
+        assert run_prices(missing) is None
+
+
+class TestTheRunsLake:
+    def test_a_relative_data_dir_is_looked_for_beside_the_database_then_under_the_working_folder(
+        self, backtest_db, tmp_path
+    ) -> None:
+        real = read(*backtest_db)
+        db = tmp_path / "data" / "tradingd.db"
+        relative = dataclasses.replace(real, db=db, run={**real.run, "config_json": json.dumps({"run": {"data_dir": "data"}})})
+        assert lake_candidates(relative) == [db.parent / "lake", Path.cwd() / "data" / "lake"]
+        assert run_lake(relative) is None
+        (db.parent / "lake").mkdir(parents=True)
+        assert run_lake(relative).root == db.parent / "lake"
+        elsewhere = dataclasses.replace(relative, run={**real.run, "config_json": json.dumps(
+            {"run": {"data_dir": "data", "db": "/srv/tradingd.db"}})})  # the database was not in data_dir
+        assert lake_candidates(elsewhere) == [Path.cwd() / "data" / "lake"]
+        absolute = dataclasses.replace(real, run={**real.run, "config_json": json.dumps({"run": {"data_dir": str(tmp_path)}})})
+        assert lake_candidates(absolute) == [tmp_path / "lake"]
