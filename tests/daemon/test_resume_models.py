@@ -20,6 +20,7 @@ import pytest
 import torch
 from killkit import books, count, finish, kill_group, start_run
 from learning_testkit import copy_checkpoint, with_state, write_config
+from testkit import query
 
 from state.models_table import ModelsTable
 from state.store import Store
@@ -85,12 +86,7 @@ def drive(runs: dict[str, tuple[subprocess.Popen[bytes], Path]], b: Path, kill: 
 
 
 def outcome(db: Path) -> dict[str, list[tuple]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        forecasts = conn.execute(FORECASTS).fetchall()
-    finally:
-        conn.close()
-    return books(db) | {"forecasts": forecasts}
+    return books(db) | {"forecasts": query(db, FORECASTS)}
 
 
 def served_by_day(forecasts: list[tuple]) -> list[str]:
