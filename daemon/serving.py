@@ -255,6 +255,14 @@ class ModelServer:
             return await self._republish(ctx)
         events = await self.refresh(ctx)
         await ctx.emit_all(events)
+        outcome = await self._serve(ctx)
+        if not events:
+            return outcome
+        # Not routine: the gate's decisions reach the jobs table in a backtest too.
+        return JobOutcome("; ".join([*map(_gate_line, events), outcome.detail]))
+
+    async def _serve(self, ctx: JobContext) -> JobOutcome:
+        """Forecast with the serving model, store the forecasts and publish them."""
         served = self.served  # captured: a swap from now on does not touch this forecast
         if served is None:
             why = "no champion model: forecasts off, the tilt stays neutral"
@@ -307,22 +315,36 @@ class ModelServer:
         )
 
     async def _republish(self, ctx: JobContext) -> JobOutcome:
-        """Replay: the ``ForecastReady`` this decision time published, rebuilt from its
-        stored rows (JSON floats round-trip exactly), or nothing where it published nothing."""
-        now = self.clock.now()
-        target = self.cfg.serve.tilt_target
-        rows = [r for r in self.forecasts.at(now) if r["target"] == target]
-        values = np.array([json.loads(r["quantiles"]) for r in rows], dtype=np.float64).reshape(len(rows), -1)
-        ok = np.isfinite(values).all(axis=1)
-        if not ok.any():
+        """Replay: the ``ForecastReady`` this decision time published, or nothing where it
+        published nothing."""
+        event = self.stored_event(self.clock.now())
+        if event is None:
             return JobOutcome("replayed: no forecast at this time", routine=True)
-        version = rows[0]["model"]
-        await ctx.emit(ForecastReady(
-            ts=now, symbols=tuple(r["symbol"] for r, keep in zip(rows, ok, strict=True) if keep),
-            levels=tuple(json.loads(rows[0]["levels"])), quantiles=freeze(values[ok]),
-            horizon=int(target.split("_")[1]), model=version,
-        ))
-        return JobOutcome(f"replayed {int(ok.sum())} forecasts by {version}", routine=True)
+        await ctx.emit(event)
+        return JobOutcome(f"replayed {len(event.symbols)} forecasts by {event.model}", routine=True)
+
+    def stored_event(self, now: datetime) -> ForecastReady | None:
+        """The ``ForecastReady`` of decision time ``now`` rebuilt from its stored rows
+        (every target; JSON floats round-trip exactly) through the same `_event` as a live
+        forecast, so it carries the tilt's quantiles and the vol source's alike."""
+        from models.forecaster import Forecast
+
+        rows = self.forecasts.at(now)
+        if not rows:
+            return None
+        symbols = tuple(dict.fromkeys(r["symbol"] for r in rows))
+        targets = tuple(dict.fromkeys(r["target"] for r in rows))
+        levels = tuple(json.loads(rows[0]["levels"]))
+        values = np.full((len(symbols), len(targets), len(levels)), np.nan)
+        for r in rows:
+            values[symbols.index(r["symbol"]), targets.index(r["target"])] = json.loads(r["quantiles"])
+        return self._event(Forecast(pd.Timestamp(now), symbols, targets, levels, values), rows[0]["model"], now)
 
     def close(self) -> None:
         self.forecasts.flush()
+
+
+def _gate_line(event: Event) -> str:
+    if isinstance(event, ModelSwapped):
+        return f"swapped {event.previous or 'none'} -> {event.version} ({event.reason})"
+    return f"rejected {event.version}: {event.reason}"  # ModelRejected: refresh emits no other

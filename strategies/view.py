@@ -149,19 +149,33 @@ class MarketView:
             return pd.Series(dtype=float)
         return pd.Series(mark.qty * mark.prices / mark.equity, index=list(mark.symbols))
 
+    def _current(self, horizon: int) -> ForecastReady | None:
+        """The newest forecast if it was made by now and has not outlived ``horizon``: fewer
+        than ``horizon`` bars have become available since it was made (a forecast whose
+        whole horizon has passed says nothing about the next one, e.g. when `infer` fails)."""
+        f, now = self._forecast, self._clock.now()
+        if f is None or f.ts > now:
+            return None
+        since = self._history.rows_until(now.timestamp()) - self._history.rows_until(f.ts.timestamp())
+        return f if since < max(horizon, 1) else None
+
     def forecast_frame(self) -> pd.DataFrame | None:
-        """The newest forecast made by now: index symbols, columns ``q10``, ``q50``, ``q90``..."""
+        """The newest forecast made by now and within its ``horizon`` bars: index symbols,
+        columns ``q10``, ``q50``, ``q90``..."""
         f = self._forecast
-        if f is None or f.ts > self._clock.now():
+        f = self._current(f.horizon) if f is not None else None
+        if f is None:
             return None
         columns = [f"q{round(level * 100):02d}" for level in f.levels]
         return pd.DataFrame(f.quantiles, index=list(f.symbols), columns=columns)
 
     def vol_forecast_frame(self) -> pd.DataFrame | None:
         """The same forecast's realised-vol quantiles (daily units over its ``vol_horizon``),
-        shaped like `forecast_frame`; None without one made by now."""
+        shaped like `forecast_frame`; None without one made by now and within its
+        ``vol_horizon`` bars."""
         f = self._forecast
-        if f is None or f.vol is None or f.ts > self._clock.now():
+        f = self._current(f.vol_horizon) if f is not None and f.vol is not None else None
+        if f is None:
             return None
         columns = [f"q{round(level * 100):02d}" for level in f.levels]
         return pd.DataFrame(f.vol, index=list(f.symbols), columns=columns)

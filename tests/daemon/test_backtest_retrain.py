@@ -36,7 +36,8 @@ def backtest(tmp: Path, registry_dir: Path, db: Path) -> dict:
     app.close("completed")
     conn = sqlite3.connect(db)
     fills = conn.execute("select ts, symbol, qty, price, fee from fills order by ts, symbol").fetchall()
-    return {"fills": fills, "seen": seen, "received": app.retrainer.received, "root": app.retrainer.root}
+    gate = conn.execute("select detail from jobs where job = 'infer' and detail like 'swapped%' order by id").fetchall()
+    return {"fills": fills, "gate": [d for (d,) in gate], "seen": seen, "received": app.retrainer.received, "root": app.retrainer.root}
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,13 @@ class TestBacktestRetrain:
         assert swapped[0] == published[0]
         models = {e.model for e in first["seen"] if isinstance(e, ForecastReady)}
         assert models and models <= set(published)
+
+    def test_each_swap_is_recorded_in_the_jobs_table_of_the_backtest(self, runs) -> None:
+        first, _, _ = runs
+        swaps = [e for e in first["seen"] if isinstance(e, ModelSwapped)]
+        assert swaps and len(first["gate"]) == len(swaps)
+        for line, swap in zip(first["gate"], swaps, strict=True):
+            assert line.startswith(f"swapped {swap.previous or 'none'} -> {swap.version} ({swap.reason})")
 
     def test_two_runs_give_the_same_checkpoints_and_identical_fills(self, runs) -> None:
         first, second, _ = runs

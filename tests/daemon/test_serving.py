@@ -77,6 +77,18 @@ class TestServing:
         for i, symbol in enumerate(last.symbols):
             np.testing.assert_allclose(last.vol[i], by_symbol[symbol], rtol=1e-6)
 
+    def test_a_resumed_run_republishes_each_forecast_event_exactly_vol_included(self, served):
+        """What a resume's replay publishes for a decision time is the event the run
+        published then: the tilt's quantiles and the vol source's rv quantiles alike."""
+        published = served.of(ForecastReady)
+        for live in (published[0], published[len(published) // 2], published[-1]):
+            again = served.app.serving.stored_event(live.ts)
+            assert again is not None and again.ts == live.ts and again.model == live.model
+            assert again.symbols == live.symbols and again.levels == live.levels
+            assert (again.horizon, again.vol_horizon) == (live.horizon, live.vol_horizon)
+            np.testing.assert_array_equal(again.quantiles, live.quantiles)
+            np.testing.assert_array_equal(again.vol, live.vol)
+
     def test_the_portfolio_tilt_acts_on_the_forecasts(self, served):
         (diagnostics,) = rows(served.db, "select diagnostics from risk order by ts desc limit 1")[0:1]
         tilts = [d["tilt"] for d in json.loads(diagnostics[0]).values() if d["tilt"] == d["tilt"]]
@@ -117,6 +129,8 @@ class TestSwapGate:
         assert [e.model for e in new if isinstance(e, ForecastReady)] == [path.name]
         (status, reason) = rows(served.db, "select status, reason from models where version = ?", name)[0]
         assert status == "rejected" and BROKEN[how] in reason
+        (detail,) = rows(served.db, "select detail from jobs where job = 'infer' order by id desc limit 1")[0]
+        assert detail.startswith(f"rejected {name}: ") and BROKEN[how] in detail
         assert ModelsTable(served.app.store).active() == path.name
         assert not marker.exists()
 

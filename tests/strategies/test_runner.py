@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from core.clock import ReplayClock
-from core.events import BarsClosed, freeze
+from core.events import BarsClosed, ForecastReady, freeze
 from strategies.base import HRP, InverseVol, Strategy
 from strategies.runner import StrategyError, StrategyRunner, period_key
 from strategies.view import LookAheadError
@@ -165,6 +166,31 @@ class TestView:
         frame = view.closes(3)
         frame.iloc[-1, 0] = 99.0  # a DataFrame is the strategy's own copy
         assert view.close_matrix(1)[-1, 0] == 1.0 and view.bar_times(3)[0] > 0
+
+    def test_a_forecast_is_read_until_its_horizon_of_bars_has_passed(self) -> None:
+        """A forecast made after day 1's bar, horizon 3 (vol horizon 2): read while fewer
+        than 3 (2) new bars have arrived, never before it was made, never after."""
+        runner, clock = runner_for(Fixed({"A": 1.0}))
+        days = bars(datetime(2019, 1, 1, 21, tzinfo=UTC), [[1.0, 2.0, 3.0]] * 5)
+        made = days[0].ts + timedelta(minutes=40)
+        runner.view.set_forecast(ForecastReady(
+            ts=made, symbols=SYMBOLS, levels=(0.1, 0.5, 0.9), quantiles=freeze(np.ones((3, 3))),
+            horizon=3, model="m", vol=freeze(np.full((3, 3), 0.01)), vol_horizon=2,
+        ))
+        seen = []
+        for b in days:
+            clock.advance_to(b.ts)
+            runner.on_bars(b)
+            clock.advance_to(b.ts + timedelta(minutes=45))
+            seen.append((runner.view.forecast_frame() is not None, runner.view.vol_forecast_frame() is not None))
+        # day 1: made 40 min after its bar (read 45 min after); days 2-3: 1-2 new bars
+        assert seen == [(True, True), (True, True), (True, False), (False, False), (False, False)]
+        clock.advance_to(days[-1].ts + timedelta(minutes=45))
+        runner.view.set_forecast(ForecastReady(
+            ts=clock.now() + timedelta(minutes=1), symbols=SYMBOLS, levels=(0.5,), quantiles=freeze(np.ones((3, 1))),
+            horizon=3, model="m",
+        ))
+        assert runner.view.forecast_frame() is None  # made after the decision time
 
     def test_history_refuses_bars_out_of_order(self) -> None:
         runner, clock = runner_for(Fixed({"A": 1.0}))
