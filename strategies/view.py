@@ -149,21 +149,22 @@ class MarketView:
             return pd.Series(dtype=float)
         return pd.Series(mark.qty * mark.prices / mark.equity, index=list(mark.symbols))
 
-    def _current(self, horizon: int) -> ForecastReady | None:
-        """The newest forecast if it was made by now and has not outlived ``horizon``: fewer
-        than ``horizon`` bars have become available since it was made (a forecast whose
-        whole horizon has passed says nothing about the next one, e.g. when `infer` fails)."""
+    def _current(self, *, vol: bool = False) -> ForecastReady | None:
+        """The newest forecast (with vol quantiles, if ``vol``) if it was made by now and has
+        not outlived its horizon (``vol_horizon`` for the vol): fewer than that many bars
+        have become available since it was made (a forecast whose whole horizon has passed
+        says nothing about the next one, e.g. when `infer` fails)."""
         f, now = self._forecast, self._clock.now()
-        if f is None or f.ts > now:
+        if f is None or f.ts > now or (vol and f.vol is None):
             return None
+        horizon = f.vol_horizon if vol else f.horizon
         since = self._history.rows_until(now.timestamp()) - self._history.rows_until(f.ts.timestamp())
         return f if since < max(horizon, 1) else None
 
     def forecast_frame(self) -> pd.DataFrame | None:
         """The newest forecast made by now and within its ``horizon`` bars: index symbols,
         columns ``q10``, ``q50``, ``q90``..."""
-        f = self._forecast
-        f = self._current(f.horizon) if f is not None else None
+        f = self._current()
         if f is None:
             return None
         columns = [f"q{round(level * 100):02d}" for level in f.levels]
@@ -173,8 +174,7 @@ class MarketView:
         """The same forecast's realised-vol quantiles (daily units over its ``vol_horizon``),
         shaped like `forecast_frame`; None without one made by now and within its
         ``vol_horizon`` bars."""
-        f = self._forecast
-        f = self._current(f.vol_horizon) if f is not None and f.vol is not None else None
+        f = self._current(vol=True)
         if f is None:
             return None
         columns = [f"q{round(level * 100):02d}" for level in f.levels]

@@ -106,10 +106,10 @@ def break_checkpoint(path: Path, how: str, marker: Path) -> Path:
 
 
 def write_config(
-    tmp: Path, registry: Path, extra: str = "", *, replay_end: str = "2019-09-30", market: str = ""
+    tmp: Path, registry: Path, extra: str = "", *, replay_end: str = "2019-09-30", market: str = "", data: str = ""
 ) -> Path:
     """A config.toml for `tradingd` subprocesses: the tiny model, data under `tmp`
-    (`market`: more `[market]` lines, e.g. the pace)."""
+    (`market` / `data`: more `[market]` / `[models.data]` lines, e.g. the pace)."""
     model = "\n".join(f"{k} = {json.dumps(v)}" for k, v in TINY.items())
     path = tmp / "config.toml"
     path.write_text(
@@ -129,6 +129,7 @@ run_dir = "{tmp / 'runs'}"
 start = 2016-01-01
 end = 2019-03-29
 encoder_length = 20
+{data}
 [models.train]
 epochs = 1
 batch_size = 64

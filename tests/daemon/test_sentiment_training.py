@@ -172,33 +172,9 @@ class TestTrainingRows:
 
 def write_config(tmp: Path, sentiment: str) -> Path:
     """A daemon config.toml: the tiny TFT of the learning tests, data (and lake) under tmp."""
-    from learning_testkit import TINY
+    from learning_testkit import write_config as learning_config_file
 
-    model = "\n".join(f"{k} = {json.dumps(v)}" for k, v in TINY.items())
-    path = tmp / "config.toml"
-    path.write_text(f"""
-[run]
-data_dir = "{tmp}"
-[market]
-replay_start = 2019-07-01
-replay_end = 2019-07-31
-[models]
-registry_dir = "{tmp / 'registry'}"
-run_dir = "{tmp / 'runs'}"
-[models.model]
-{model}
-[models.data]
-start = 2016-01-01
-end = 2019-03-29
-encoder_length = 20
-sentiment = "{sentiment}"
-[models.train]
-epochs = 1
-batch_size = 64
-max_steps_per_epoch = 3
-device = "cpu"
-""")
-    return path
+    return learning_config_file(tmp, tmp / "registry", replay_end="2019-07-31", data=f'sentiment = "{sentiment}"')
 
 
 @pytest.fixture(scope="module")
