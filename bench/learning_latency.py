@@ -11,11 +11,15 @@ The same replay without a model runs side by side in this process. Replayed with
 
 `--refit-every N` sets `risk.garch.refit_every` (the shipped default, 1, refits all 20
 GARCH models at every rebalance; N > 1 filters with the last parameters in between).
+`--refit-at after_decision` sets `risk.garch.refit_at`: due refits run in the `refit` job
+after the rebalance's orders, so the decision only filters; that job's time is printed in
+its own column and is not part of the bar -> orders total.
 `--profile FILE` writes a cProfile of each job over the with-TFT replay (`FILE.<job>`, read
 with `python -m pstats`).
 
 Usage: python bench/learning_latency.py [--start 2019-01-02 --end 2019-12-31]
-       [--refit-every 1] [--profile /tmp/latency.prof]
+       [--refit-every 1] [--refit-at decision|after_decision] [--serve-threads 1]
+       [--profile /tmp/latency.prof]
 """
 
 from __future__ import annotations
@@ -36,20 +40,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TFT = {"family": "tft", "hidden_size": 64, "num_heads": 4, "lstm_layers": 2, "dropout": 0.1}
-STAGES = ("pull_prices", "infer", "rebalance")
+STAGES = ("pull_prices", "infer", "rebalance")  # bar -> forecast -> weights -> orders
+AFTER = ("refit",)  # after the orders (risk.garch.refit_at = "after_decision")
 
 
-def config(tmp: Path, start: str, end: str, registry: Path, refit_every: int):
+def config(tmp: Path, start: str, end: str, registry: Path, refit_every: int, refit_at: str, threads: int = 1):
     from daemon.config import load_config
 
     return load_config(None, overrides={
         "run": {"data_dir": str(tmp)},
         "market": {"replay_start": start, "replay_end": end},
         "strategy": {"rebalance": "daily"},
-        "risk": {"garch": {"refit_every": refit_every}},
+        "risk": {"garch": {"refit_every": refit_every, "refit_at": refit_at}},
         "models": {"registry_dir": str(registry), "run_dir": str(tmp / "runs"), "model": TFT,
                    "data": {"start": "2018-01-01", "end": "2018-12-31"},
-                   "train": {"epochs": 1, "max_steps_per_epoch": 2, "device": "cpu"}},
+                   "train": {"epochs": 1, "max_steps_per_epoch": 2, "device": "cpu"},
+                   "serve": {"threads": threads}},
     })
 
 
@@ -60,7 +66,7 @@ def replay(cfg, db: Path, profile: str | None = None) -> dict[str, list[float]]:
 
     app = build_app(cfg, mode="backtest", db_path=db)
     per_day: dict[str, dict[str, float]] = defaultdict(dict)
-    profiles = {name: cProfile.Profile() for name in STAGES} if profile else {}
+    profiles = {name: cProfile.Profile() for name in STAGES + AFTER} if profile else {}
 
     async def run() -> None:
         await app.data.open(set(app.triggers))
@@ -74,7 +80,7 @@ def replay(cfg, db: Path, profile: str | None = None) -> dict[str, list[float]]:
             app.bus.drain()
             if prof is not None:
                 prof.disable()
-            if name in STAGES:
+            if name in STAGES + AFTER:
                 per_day[when.date().isoformat()][name] = time.perf_counter() - t0
         await app.data.close()
 
@@ -82,8 +88,9 @@ def replay(cfg, db: Path, profile: str | None = None) -> dict[str, list[float]]:
     app.close("completed")
     for name, prof in profiles.items():
         prof.dump_stats(f"{profile}.{name}")
-    days = [d for d in per_day.values() if len(d) == len(STAGES)]
-    return {k: [d[k] for d in days] for k in STAGES} | {"total": [sum(d.values()) for d in days]}
+    days = [d for d in per_day.values() if all(k in d for k in STAGES)]
+    out = {k: [d[k] for d in days] for k in STAGES} | {"total": [sum(d[k] for k in STAGES) for d in days]}
+    return out | {k: [d.get(k, 0.0) for d in days] for k in AFTER}
 
 
 def main() -> None:
@@ -91,6 +98,9 @@ def main() -> None:
     parser.add_argument("--start", default="2019-01-02")
     parser.add_argument("--end", default="2019-12-31")
     parser.add_argument("--refit-every", type=int, default=1, help="risk.garch.refit_every")
+    parser.add_argument("--refit-at", default="decision", choices=("decision", "after_decision"),
+                        help="risk.garch.refit_at")
+    parser.add_argument("--serve-threads", type=int, default=1, help="models.serve.threads")
     parser.add_argument("--profile", default=None, help="cProfile per job to FILE.<job> (with-TFT replay)")
     args = parser.parse_args()
     from models.train import run_training
@@ -99,7 +109,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        with_model = config(tmp, args.start, args.end, tmp / "registry", args.refit_every)
+        with_model = config(
+            tmp, args.start, args.end, tmp / "registry", args.refit_every, args.refit_at, args.serve_threads
+        )
         ckpt = run_training(with_model.models).checkpoint
         store = Store.open(tmp / "model.db")
         table = ModelsTable(store)
@@ -108,13 +120,19 @@ def main() -> None:
         store.close()
         results = {
             "with TFT": replay(with_model, tmp / "model.db", args.profile),
-            "no model": replay(config(tmp, args.start, args.end, tmp / "empty", args.refit_every), tmp / "none.db"),
+            "no model": replay(
+                config(tmp, args.start, args.end, tmp / "empty", args.refit_every, args.refit_at), tmp / "none.db"
+            ),
         }
-    print(f"refit_every={args.refit_every}, {args.start}..{args.end}; ms per trading day")
-    print(f"{'':10} {'days':>5} " + " ".join(f"{s + ' p50':>16} {s + ' p99':>16}" for s in (*STAGES, "total")))
+    print(
+        f"refit_every={args.refit_every}, refit_at={args.refit_at}, serve threads {args.serve_threads}, "
+        f"{args.start}..{args.end}; ms per trading day"
+    )
+    columns = (*STAGES, "total", *AFTER)
+    print(f"{'':10} {'days':>5} " + " ".join(f"{s + ' p50':>16} {s + ' p99':>16}" for s in columns))
     for label, r in results.items():
         q = lambda xs, p: 1e3 * float(np.percentile(xs, p))  # noqa: E731
-        cells = " ".join(f"{q(r[s], 50):16.1f} {q(r[s], 99):16.1f}" for s in (*STAGES, "total"))
+        cells = " ".join(f"{q(r[s], 50):16.1f} {q(r[s], 99):16.1f}" for s in columns)
         print(f"{label:10} {len(r['total']):5d} {cells}")
 
 

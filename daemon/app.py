@@ -144,7 +144,10 @@ def build_app(
 
     universe = tuple(config.market.symbols or prices.feed.symbols)
     data = DataFeeds(config, universe=universe, replay=mode == "backtest")
-    triggers = _triggers(config, data.unavailable())
+    unavailable = data.unavailable()
+    if not strategy.refits_after_decision:
+        unavailable["refit"] = f"strategy {strategy.name} refits in the decision (risk.garch.refit_at)"
+    triggers = _triggers(config, unavailable)
     serving, retrainer = _learning(config, store, bus, clock, mode=mode, run_id=run_id, live=live)
     sentiment = _sentiment(config, data, universe, db_path or config.run.db_path, set(triggers), bus)
     ctx = JobContext(

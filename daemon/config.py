@@ -48,7 +48,8 @@ __all__ = [
 
 # Jobs the daemon knows how to run (``[jobs.<name>]``); daemon.jobs implements them.
 JOB_NAMES = (
-    "pull_prices", "pull_macro", "pull_fundamentals", "pull_news", "pull_social", "rebalance", "infer", "retrain",
+    "pull_prices", "pull_macro", "pull_fundamentals", "pull_news", "pull_social", "rebalance", "refit", "infer",
+    "retrain",
 )
 
 
@@ -134,6 +135,8 @@ def _default_jobs() -> dict[str, JobConfig]:
         "pull_social": JobConfig(cron="0 * * * *"),
         "rebalance": JobConfig(cron="45 16 * * mon-fri"),
         "infer": JobConfig(cron="40 16 * * mon-fri"),  # after pull_prices, before rebalance
+        # After rebalance; scheduled only when risk.garch.refit_at = "after_decision".
+        "refit": JobConfig(cron="50 16 * * mon-fri"),
         # Off by default: training takes the machine's cores for minutes to hours.
         "retrain": JobConfig(cron="0 18 * * sat", enabled=False),
     }

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["JOBS", "TRADING_JOBS", "JobContext", "JobOutcome", "JobRunner"]
 
 # Jobs that change the portfolio's view of the world; the daemon runs them one at a time.
-TRADING_JOBS = frozenset({"pull_prices", "infer", "rebalance"})
+TRADING_JOBS = frozenset({"pull_prices", "infer", "rebalance", "refit"})
 
 _log = structlog.get_logger(component="jobs")
 
@@ -143,6 +143,12 @@ async def rebalance(ctx: JobContext) -> JobOutcome:
     return JobOutcome(detail)
 
 
+async def refit(ctx: JobContext) -> JobOutcome:
+    """Refit the strategy's estimators after a rebalance (``risk.garch.refit_at =
+    "after_decision"``), so the next decision only filters."""
+    return _routine(await ctx.offload(ctx.trader.refit))
+
+
 async def infer(ctx: JobContext) -> JobOutcome:
     """Validate new checkpoints, then forecast with the champion (``daemon.serving``)."""
     if ctx.serving is None:
@@ -179,6 +185,7 @@ JOBS: dict[str, Callable[[JobContext], Awaitable[JobOutcome]]] = {
     "pull_news": _pull_job("pull_news"),
     "pull_social": _pull_job("pull_social"),
     "rebalance": rebalance,
+    "refit": refit,
     "infer": infer,
     "retrain": retrain,
 }

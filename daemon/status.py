@@ -174,7 +174,8 @@ def render_risk(report: dict[str, Any], as_json: bool = False) -> str:
                 f"max_weight {fmt(limits.get('max_weight'), '.0%')}",
             ]
         ),
-        f"model      {limits.get('allocation', '-')} allocation, {limits.get('garch', '-')} volatility",
+        f"model      {limits.get('allocation', '-')} allocation, {limits.get('garch', '-')} volatility, "
+        f"vol source {limits.get('vol_source', 'garch')}",
         "weights",
     ]
     diagnostics = row["diagnostics"] or {}
@@ -184,14 +185,20 @@ def render_risk(report: dict[str, Any], as_json: bool = False) -> str:
             "symbol": symbol,
             "weight": weight,
             "base": (diagnostics.get(symbol) or {}).get("base_weight"),
-            "garch_vol": (diagnostics.get(symbol) or {}).get("garch_vol"),
+            # The vol the risk model used (risk.vol_source); rows from before it: GARCH's.
+            "vol": _first((diagnostics.get(symbol) or {}), "risk_vol", "garch_vol"),
             "note": (diagnostics.get(symbol) or {}).get("fallback") or (diagnostics.get(symbol) or {}).get("excluded"),
         }
         for symbol, weight in entries
     ]
     out += _table(table, [("symbol", "symbol", ""), ("weight", "weight", ".2%"), ("base", "HRP/MV", ".2%"),
-                          ("garch_vol", "vol (ann.)", ".2%"), ("note", "note", "")])
+                          ("vol", "vol (ann.)", ".2%"), ("note", "note", "")])
     if row["notes"]:
         out.append("notes")
         out += [f"  {n}" for n in row["notes"]]
     return "\n".join(out)
+
+
+def _first(row: dict, *keys: str) -> object:
+    """The first of ``keys`` with a value in ``row`` (None when none has one)."""
+    return next((row[k] for k in keys if row.get(k) is not None), None)

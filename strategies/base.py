@@ -32,6 +32,8 @@ class Strategy:
 
     name: ClassVar[str] = "strategy"
     warmup_bars: int = 0
+    # True: the `refit` job is scheduled and calls `after_decision` after each rebalance.
+    refits_after_decision: bool = False
 
     def history_needs(self) -> dict[str, int]:
         """Bars of history each lookback of this strategy reads, by config key."""
@@ -46,6 +48,12 @@ class Strategy:
 
     def last_assessment(self) -> RiskAssessment | None:
         """Risk numbers behind the last target, if the strategy has any."""
+        return None
+
+    def after_decision(self) -> str | None:
+        """Estimation for the next decision, run by the ``refit`` job after a rebalance, off
+        the decision's latency path; it may use only what the last decision saw. A one-line
+        outcome, or None when there was nothing to do. Optional."""
         return None
 
     def close(self) -> None:

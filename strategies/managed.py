@@ -33,6 +33,7 @@ class ManagedPortfolio(Strategy):
         self.constructor = PortfolioConstructor(self.config)
         self.window = max(allocation.lookback, risk.garch.window, risk.var.lookback)
         self.warmup_bars = allocation.min_history + 1
+        self.refits_after_decision = risk.garch.refit_at == "after_decision"
         self._decision: Decision | None = None
 
     def history_needs(self) -> dict[str, int]:
@@ -86,6 +87,9 @@ class ManagedPortfolio(Strategy):
             diagnostics=diagnostics.to_dict(orient="index"),
             notes=tuple(str(n) for n in decision.notes),
         )
+
+    def after_decision(self) -> str | None:
+        return self.constructor.refit()
 
     def close(self) -> None:
         self.constructor.close()

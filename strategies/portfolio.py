@@ -72,6 +72,16 @@ class PortfolioConstructor:
     def close(self) -> None:
         self.volatility.close()
 
+    def refit(self) -> str | None:
+        """The GARCH refits due after the last decision (``risk.garch.refit_at =
+        "after_decision"``), on the returns it used; a one-line outcome, None if none ran."""
+        refit, failed = self.volatility.refit()
+        for symbol, why in failed.items():
+            self._log.warning("estimate_dropped", symbol=symbol, detail=f"refit unusable, next decision fits: {why}")
+        if not refit and not failed:
+            return None
+        return f"refit {refit} GARCH model(s)" + (f", {len(failed)} unusable" if failed else "")
+
     def construct(
         self,
         returns: pd.DataFrame,

@@ -182,6 +182,10 @@ class StrategyRunner:
             detail += f", vol {assessment.vol:.2%}, bound {assessment.bound}"
         return events, detail
 
+    def refit(self) -> str:
+        """The ``refit`` job: the strategy's estimation after its last decision."""
+        return self._call("after_decision") or "nothing to refit"
+
     # -- hooks and checks ----------------------------------------------------------------
 
     def _call(self, hook: str, *args: Any) -> Any:

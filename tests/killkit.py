@@ -23,10 +23,11 @@ BOOK_QUERIES = {
 }
 
 
-def write_config(folder: Path, start: str, end: str, pace: str | float) -> Path:
+def write_config(folder: Path, start: str, end: str, pace: str | float, extra: str = "") -> Path:
+    """config.toml for a paced replay of [start, end]; ``extra``: more TOML after [market]."""
     path = folder / "config.toml"
     pace_value = f'"{pace}"' if pace == "max" else str(pace)
-    path.write_text(f"[market]\nreplay_start = {start}\nreplay_end = {end}\npace = {pace_value}\n")
+    path.write_text(f"[market]\nreplay_start = {start}\nreplay_end = {end}\npace = {pace_value}\n{extra}")
     return path
 
 

@@ -3,6 +3,11 @@
 `GarchVolatility` is the one stateful risk component: it remembers each symbol's last GARCH
 parameters so later calls can filter new data with them (between refits) or start the
 optimiser from them (warm start). The state is built only from data passed in earlier calls.
+
+A due refit runs inside `forecast` (``refit_at = "decision"``: the decision waits for up to
+one fit per symbol) or in `refit`, after the decision (``"after_decision"``: `forecast`
+filters every symbol that has parameters, so a decision costs one filter per symbol, and
+the parameters a decision uses were fitted on the previous decision's data).
 """
 
 from __future__ import annotations
@@ -75,11 +80,14 @@ class GarchVolatility:
         self.fit_many = fit_many
         self.spec = GarchSpec(self.config.flavour, self.config.distribution)
         self.state_: dict[str, _SymbolState] = {}
+        # after_decision: the percent returns the last forecast used, by symbol (for `refit`).
+        self._pending: dict[str, np.ndarray] = {}
         self._pool: ProcessPoolExecutor | None = None
 
     def reset(self) -> None:
         """Forget all fitted parameters (the next call refits every symbol)."""
         self.state_.clear()
+        self._pending = {}
 
     def close(self) -> None:
         """Stop the worker processes, if any were started."""
@@ -108,6 +116,7 @@ class GarchVolatility:
         usable estimate at all gets NaN.
         """
         cfg = self.config
+        after = cfg.refit_at == "after_decision"
         symbols = list(returns.columns)
         # A symbol absent from this call loses its parameters: they would be stale by an
         # unknown amount of time when it comes back.
@@ -119,14 +128,12 @@ class GarchVolatility:
         series: dict[int, np.ndarray] = {}
         to_fit: list[int] = []
         for i, symbol in enumerate(symbols):
-            y = values[:, i]
-            y = 100.0 * y[np.isfinite(y)]
-            series[i] = y
+            y = series[i] = _percent(values[:, i])
             state = self.state_.get(symbol)
             if y.shape[0] < cfg.min_obs:
                 self.state_.pop(symbol, None)
                 fallback[symbol] = f"too_short_for_garch ({y.shape[0]} < {cfg.min_obs} obs)"
-            elif state is not None and state.calls_since_fit + 1 < cfg.refit_every:
+            elif state is not None and (after or state.calls_since_fit + 1 < cfg.refit_every):
                 var = self._filtered(y, state)
                 if var is None:
                     to_fit.append(i)  # stale parameters: refit now rather than fall back
@@ -144,6 +151,8 @@ class GarchVolatility:
             else:
                 self.state_.pop(symbol, None)
                 fallback[symbol] = reason
+        if after:
+            self._pending = {symbols[i]: y for i, y in series.items() if symbols[i] in self.state_}
 
         ewma = np.isnan(variance)
         if ewma.any():
@@ -157,6 +166,28 @@ class GarchVolatility:
             source=pd.Series(source, index=symbols, dtype=object),
             fallback=fallback,
         )
+
+    def refit(self) -> tuple[int, dict[str, str]]:
+        """After a decision (``refit_at = "after_decision"``): refit each symbol whose
+        parameters have served ``refit_every`` decisions, on the returns that decision's
+        `forecast` used (nothing later); the next decision filters with the new parameters.
+
+        Returns how many were refit and, per symbol, why a refit was unusable: that symbol
+        loses its parameters, and the next decision fits it (as a failed fit in `forecast`).
+        """
+        pending, self._pending = self._pending, {}
+        every = self.config.refit_every
+        due = [s for s, st in self.state_.items() if s in pending and st.calls_since_fit >= every]
+        failed: dict[str, str] = {}
+        results = self._fit([pending[s] for s in due], due, list(range(len(due))))
+        for symbol, result in zip(due, results, strict=True):
+            reason = self._check_fit(result, pending[symbol])
+            if reason is None:
+                self.state_[symbol] = _SymbolState(result.params, 0)
+            else:
+                self.state_.pop(symbol)
+                failed[symbol] = reason
+        return len(due) - len(failed), failed
 
     def _fit(self, ys: list[np.ndarray], symbols: list[str], idx: list[int]) -> list:
         starts = [
@@ -200,3 +231,8 @@ class GarchVolatility:
         if not 1.0 / bound <= ratio <= bound:
             return f"garch_implausible (forecast/sample vol {ratio:.3g})"
         return None
+
+
+def _percent(returns: np.ndarray) -> np.ndarray:
+    """The finite values of one symbol's decimal returns, in percent (arch's scale)."""
+    return 100.0 * returns[np.isfinite(returns)]

@@ -26,6 +26,11 @@ class GarchConfig(Section):
     refit_every: int = Field(
         1, ge=1, description="construct() calls between full refits; filter in between"
     )
+    refit_at: Literal["decision", "after_decision"] = Field(
+        "decision",
+        description="when a due refit runs: in the decision, or in the `refit` job after it "
+        "(the decision filters with parameters fitted on the previous decision's data)",
+    )
     warm_start: bool = Field(
         False, description="start each refit from the previous params (skips arch's grid)"
     )

@@ -128,10 +128,12 @@ class TestDaemon:
         events = [r["event"] for r in records]
         assert "daemon_started" in events and events[-1] == "daemon_stopped"
         assert "shutdown_requested" in events
-        # Without credentials the text sources are off, and the log says so once each.
-        off = [r for r in records if r["event"] == "job_not_scheduled"]
-        assert sorted(r["job"] for r in off) == ["pull_fundamentals", "pull_news", "pull_social"]
-        assert all("missing credentials: TRADINGD_" in r["reason"] for r in off)
+        # Without credentials the text sources are off, and the log says so once each; the
+        # default strategy refits GARCH in its decisions, so the `refit` job is off too.
+        off = {r["job"]: r["reason"] for r in records if r["event"] == "job_not_scheduled"}
+        assert sorted(off) == ["pull_fundamentals", "pull_news", "pull_social", "refit"]
+        assert off.pop("refit") == "strategy portfolio refits in the decision (risk.garch.refit_at)"
+        assert all("missing credentials: TRADINGD_" in reason for reason in off.values())
         (run_id, status) = query(db, "select run_id, status from runs")[0]
         assert status == "stopped"
         assert query(db, "select count(*) from equity where run_id = ?", run_id)[0][0] > 0

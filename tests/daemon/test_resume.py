@@ -57,6 +57,46 @@ class TestKillAndResume:
         assert resume_to_the_end(config, db) == expected
 
 
+# GARCH refits after each weekly decision, in the `refit` job (risk.garch.refit_at).
+AFTER = '[strategy]\nrebalance = "weekly"\n[risk.garch]\nrefit_at = "after_decision"\n'
+REFITS = "select count(*) from jobs where job = 'refit' and detail like 'refit %'"
+
+
+@pytest.fixture(scope="module")
+def reference_after(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple]]:
+    """An uninterrupted run whose GARCH refits run in the `refit` job after each decision."""
+    folder = tmp_path_factory.mktemp("reference_after")
+    db = folder / "t.db"
+    finish(start_run(write_config(folder, START, END, "max", AFTER), db))
+    assert count(db, REFITS) >= 10  # a refit after every weekly decision but the first
+    assert count(db, "select count(*) from jobs where job = 'refit' and detail = 'nothing to refit'") > 0
+    return books(db)
+
+
+class TestKillAndResumeWithRefitsAfterDecisions:
+    """A decision's GARCH parameters come from the previous decision's refit job: a resume
+    must rebuild them whether the kill fell between a rebalance and its refit or after."""
+
+    @pytest.mark.parametrize(
+        "kill_point",
+        [
+            # A later rebalance is committed and its refit is not (yet): the refit takes
+            # ~0.1 s of 20 fits, the poll 10 ms.
+            "select (select max(fired_at) from jobs where job = 'rebalance' and detail like 'target set%'"
+            " and fired_at > '2018-02-01')"
+            " > (select max(fired_at) from jobs where job = 'refit')",
+            REFITS + " and fired_at > '2018-02-15'",  # right after a refit
+        ],
+        ids=["before_refit", "after_refit"],
+    )
+    def test_resumes_to_the_books_of_an_uninterrupted_run(self, tmp_path: Path, reference_after, kill_point: str) -> None:
+        config = write_config(tmp_path, START, END, "max", AFTER)
+        db = tmp_path / "t.db"
+        assert kill_when(start_run(config, db), lambda: count(db, kill_point) > 0)
+        assert books(db)["equity"] != reference_after["equity"]
+        assert resume_to_the_end(config, db) == reference_after
+
+
 class TestDivergence:
     def test_a_resume_whose_replay_differs_from_the_stored_rows_stops_with_a_clear_error(self, tmp_path: Path) -> None:
         config = write_config(tmp_path, START, END, "max")

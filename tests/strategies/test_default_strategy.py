@@ -59,6 +59,38 @@ class TestRiskRecord:
         assert latest["ts"] == query(db, "select max(ts) from risk where run_id = ?", run_id)[0][0]
 
 
+    def test_the_risk_command_shows_the_vol_the_risk_model_used(self, default_run, tmp_path: Path) -> None:
+        db, run_id = default_run
+        result = subprocess.run([*TRADINGD, "risk", "--db", str(db)], cwd=tmp_path, env=cli_env(),
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert "garch/normal volatility, vol source garch" in result.stdout
+        (blob,) = query(db, "select diagnostics from risk where run_id = ? order by ts desc limit 1", run_id)[0]
+        diagnostics = {s: d for s, d in json.loads(blob).items() if d["weight"]}
+        symbol = max(diagnostics, key=lambda s: diagnostics[s]["weight"])
+        line = next(ln for ln in result.stdout.splitlines() if ln.split()[:1] == [symbol])
+        assert f"{diagnostics[symbol]['risk_vol']:.2%}" in line
+
+
+    def test_with_the_model_as_vol_source_the_risk_command_shows_the_models_vol(self) -> None:
+        from daemon.status import render_risk
+
+        row = {
+            "ts": "2020-01-02", "bar_ts": "2020-01-02", "strategy": "portfolio", "vol": 0.1, "var": 0.01,
+            "cvar": 0.02, "var_method": "historical", "confidence": 0.95, "scale": 1.0, "bound": "none",
+            "gross": 1.0, "limits": {"garch": "garch/normal", "vol_source": "model"}, "notes": None,
+            "weights": {"AAA": 0.6, "BBB": 0.4},
+            "diagnostics": {
+                "AAA": {"base_weight": 0.5, "garch_vol": 0.2, "risk_vol": 0.3333},
+                "BBB": {"base_weight": 0.5, "garch_vol": 0.25},  # a row from before risk_vol
+            },
+        }
+        lines = render_risk({"run_id": "r", "decisions": 1, "latest": row}).splitlines()
+        assert any(ln.endswith("vol source model") for ln in lines)
+        assert "33.33%" in next(ln for ln in lines if ln.split()[:1] == ["AAA"])
+        assert "25.00%" in next(ln for ln in lines if ln.split()[:1] == ["BBB"])
+
+
 class TestVectorbtParity:
     def test_replaying_our_fills_in_vectorbt_gives_our_equity(self, default_run) -> None:
         import vectorbt as vbt

@@ -158,6 +158,57 @@ class TestGarchVolatility:
         expected = filter_garch(100 * returns.iloc[542:1042, 0].to_numpy(), vol.spec, params)
         assert_allclose(windows[2][1].vol.iloc[0], np.sqrt(expected) / 100, rtol=1e-12)
 
+    def test_after_decision_each_decision_filters_with_the_previous_decisions_fit(self):
+        returns = sp500_returns().iloc[:2000, :2]
+        cfg = GarchConfig(window=500, min_obs=250, refit_at="after_decision")
+        vol = GarchVolatility(cfg)
+        ends, sources, outcomes, forecasts = (1000, 1021, 1042, 1063), [], [], []
+        for end in ends:
+            forecast = vol.forecast(returns.iloc[:end])
+            sources.append(list(forecast.source))
+            forecasts.append(forecast)
+            outcomes.append(vol.refit())
+
+        # The first decision has no parameters yet (fitted in it, so nothing is due after it);
+        # every later one filters, and its data is refit after it.
+        assert sources == [["garch_fit"] * 2] + [["garch_filter"] * 2] * 3
+        assert outcomes == [(0, {})] + [(2, {})] * 3
+        for k in (1, 2, 3):  # decision k uses parameters fitted on decision k - 1's window
+            for i in range(2):
+                y_then = 100 * returns.iloc[ends[k - 1] - 500 : ends[k - 1], i].to_numpy()
+                y_now = 100 * returns.iloc[ends[k] - 500 : ends[k], i].to_numpy()
+                expected = filter_garch(y_now, vol.spec, fit_garch(y_then, vol.spec).params)
+                assert_allclose(forecasts[k].vol.iloc[i], np.sqrt(expected) / 100, rtol=1e-12)
+        # After the last refit the stored parameters are the fit on the last window only.
+        last = fit_garch(100 * returns.iloc[ends[-1] - 500 : ends[-1], 0].to_numpy(), vol.spec).params
+        assert_allclose(vol.state_["AAPL"].params, last, rtol=0, atol=0)
+
+    def test_after_decision_refit_cadence_and_no_second_refit_without_a_decision(self):
+        returns = sp500_returns().iloc[:1600, :1]
+        vol = GarchVolatility(GarchConfig(refit_every=2, refit_at="after_decision"))
+        refits = []
+        for end in (1300, 1321, 1342, 1363, 1384):
+            vol.forecast(returns.iloc[:end])
+            refits.append(vol.refit()[0])
+        refits.append(vol.refit()[0])  # no decision since the last refit: nothing to do
+
+        # fit in decision 1; decisions 2-3 filter (due after 3), 4-5 with the new ones.
+        assert refits == [0, 0, 1, 0, 1, 0]
+
+    def test_after_decision_unusable_refit_drops_the_params_and_the_next_decision_fits(self):
+        returns = sp500_returns().iloc[:1600, :2]
+        vol = GarchVolatility(GarchConfig(refit_at="after_decision"))
+        vol.forecast(returns.iloc[:1500])
+        vol.forecast(returns.iloc[:1521])
+        vol.fit_many = _failing_fit_many
+        refit, failed = vol.refit()
+        vol.fit_many = fit_many
+
+        assert refit == 0
+        assert failed == {s: "garch_failed (LinAlgError: forced failure)" for s in ("AAPL", "AMD")}
+        assert vol.state_ == {}
+        assert list(vol.forecast(returns.iloc[:1542]).source) == ["garch_fit", "garch_fit"]
+
     def test_forecast_is_the_arch_forecast_in_decimal_daily_vol(self):
         returns = sp500_returns().iloc[:3000, :3]
         forecast = GarchVolatility(GarchConfig()).forecast(returns)
