@@ -41,12 +41,16 @@ def models_hash(cfg: ModelsConfig) -> str:
     """What decides a checkpoint besides its window end: model, data spec, training (seed
     included), the window length and the holdout it leaves. Only ``[models]`` counts, and
     not its knobs that leave the weights alone (serving, the swap tolerance, timeouts, how
-    the retrain is launched): runs that differ elsewhere (``[risk]``) share checkpoints."""
+    the retrain is launched): runs that differ elsewhere (``[risk]``) share checkpoints.
+    A ``data.sentiment_rows`` file counts by its content, not its path."""
     tree = cfg.model_dump(
         mode="json", exclude={"serve", "tune", "registry_dir", "run_dir", "publish", "backtest_retrain"}
     )
     tree["data"].pop("start")
     tree["data"].pop("end")
+    rows = cfg.data.sentiment_rows
+    if rows is not None and rows.is_file():  # a missing file fails the training, with its key
+        tree["data"]["sentiment_rows"] = hashlib.sha256(rows.read_bytes()).hexdigest()
     tree["swap"] = {"holdout_days": cfg.swap.holdout_days}  # moves the window end
     tree["retrain"] = {"window_days": cfg.retrain.window_days}  # sets the window start
     return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:16]

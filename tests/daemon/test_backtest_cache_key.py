@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from testkit import make_config
 
 from daemon.backtest_retrain import models_hash
@@ -40,3 +42,17 @@ class TestCacheKey:
         ]
         keys = {_key(models=c) for c in changed}
         assert base not in keys and len(keys) == len(changed)
+
+    def test_a_sentiment_rows_file_counts_by_its_content_not_its_path(self, tmp_path: Path):
+        first, copy, other = (tmp_path / name for name in ("a.parquet", "b.parquet", "c.parquet"))
+        first.write_bytes(b"rows of one scoring run")
+        copy.write_bytes(first.read_bytes())
+        other.write_bytes(b"rows of another scoring run")
+
+        def key(path: Path) -> str:
+            return _key(models={"data": {"sentiment": "finbert", "sentiment_rows": str(path)}})
+
+        assert key(first) == key(copy)
+        assert key(other) != key(first)
+        first.write_bytes(b"rescored rows")  # the same path, new content: new checkpoints
+        assert key(first) != key(copy)
