@@ -72,7 +72,7 @@ class TestRiskRecord:
         assert f"{diagnostics[symbol]['risk_vol']:.2%}" in line
 
 
-    def test_with_the_model_as_vol_source_the_risk_command_shows_the_models_vol(self) -> None:
+    def test_with_the_model_as_vol_source_the_risk_report_shows_the_models_vol(self) -> None:
         from daemon.status import render_risk
 
         row = {
