@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -62,10 +63,21 @@ def learning_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, P
     retrained in-process on the 1st of each month (two versions: the second replaces the
     first) and served daily; then `tradingd sentiment backfill` (VADER: no FinBERT weights
     here) scores news of six days in July 2019 into the run's lake."""
+    tmp = tmp_path_factory.mktemp("learning")
+    run_id = _learning_backtest(tmp)
+    store_texts(Lake(tmp / "lake"), "2019-07-15T14:00Z", days=6)
+    toml = tmp / "sentiment.toml"
+    toml.write_text(f'[run]\ndata_dir = "{tmp}"\n\n[sentiment]\nthreads = 1\ncache_dir = "{tmp / "no-weights"}"\n')
+    tradingd("sentiment", "backfill", "--start", "2019-07-01", "--end", "2019-07-31", "--config", str(toml), cwd=tmp)
+    return tmp / "tradingd.db", run_id, tmp / "lake"
+
+
+def _learning_backtest(tmp: Path) -> str:
+    """``learning_run``'s backtest into ``tmp`` (database, registry, lake); its run id.
+    Retrains reuse the checkpoints already in ``tmp / "registry"`` for the same window."""
     from daemon.app import build_app
     from daemon.backtest import run_backtest as drive
 
-    tmp = tmp_path_factory.mktemp("learning")
     config = learning_config(
         tmp, models={"retrain": {"window_days": 1200}},
         market={"replay_start": "2019-06-17", "replay_end": "2019-08-09"},
@@ -74,11 +86,25 @@ def learning_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, P
     app = build_app(config, mode="backtest", db_path=tmp / "tradingd.db")
     asyncio.run(drive(app, progress=False))
     app.close("completed")
-    store_texts(Lake(tmp / "lake"), "2019-07-15T14:00Z", days=6)
-    toml = tmp / "sentiment.toml"
-    toml.write_text(f'[run]\ndata_dir = "{tmp}"\n\n[sentiment]\nthreads = 1\ncache_dir = "{tmp / "no-weights"}"\n')
-    tradingd("sentiment", "backfill", "--start", "2019-07-01", "--end", "2019-07-31", "--config", str(toml), cwd=tmp)
-    return tmp / "tradingd.db", app.run_id, tmp / "lake"
+    return app.run_id
+
+
+@pytest.fixture(scope="module")
+def rejecting_run(learning_run, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """(database, run id, refused version): ``learning_run``'s backtest again, on a copy of
+    its registry whose second version has truncated weights. Both retrains reuse the
+    cached checkpoints (same windows), and the swap gate refuses the broken one."""
+    from learning_testkit import break_checkpoint
+
+    from models.registry import list_checkpoints
+
+    _, _, lake = learning_run
+    tmp = tmp_path_factory.mktemp("rejecting")
+    shutil.copytree(lake.parent / "registry", tmp / "registry")
+    (root,) = (tmp / "registry" / "backtests").iterdir()
+    first, second = list_checkpoints(root)  # oldest first
+    break_checkpoint(second, "truncated", tmp / "unused-marker")
+    return tmp / "tradingd.db", _learning_backtest(tmp), second.name
 
 
 @pytest.fixture(scope="module")

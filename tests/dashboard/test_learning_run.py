@@ -27,6 +27,31 @@ def versions_of(db, run_id: str) -> list[tuple[str, str, int]]:
                      "group by model order by min(ts)", run_id)
 
 
+class TestModelsOfARunWhoseGateRefusedAVersion:
+    def test_the_refused_version_is_listed_as_rejected_with_the_gates_reason(self, rejecting_run, monkeypatch) -> None:
+        db, run_id, refused = rejecting_run
+        (served,) = [v for v, _, _ in versions_of(db, run_id)]  # the broken one never served
+        (detail,) = query(db, "select detail from jobs where run_id = ? and job = 'infer' and detail like ?",
+                          run_id, f"%rejected {refused}: %")[0]
+        reason = detail.split(f"rejected {refused}: ")[1].split("; ")[0]
+        assert "weights truncated" in reason
+        table = show(start(monkeypatch, "--db", str(db)), "Models").dataframe[0].value
+        rows = table.set_index("version")
+        assert list(table["version"]) == [served, refused]
+        assert rows.loc[served, "status"] == "serving" and rows.loc[refused, "status"] == "rejected"
+        assert rows.loc[refused, "reason"] == reason and rows.loc[refused, "decisions"] == 0
+
+    def test_the_refusal_is_marked_on_the_equity_timeline_when_it_happened(self, rejecting_run, monkeypatch) -> None:
+        db, run_id, refused = rejecting_run
+        (fired_at,) = query(db, "select fired_at from jobs where run_id = ? and job = 'infer' and detail like ?",
+                            run_id, f"%rejected {refused}: %")[0]
+        markers = traces(figures(show(start(monkeypatch, "--db", str(db)), "Models"))["Equity and drawdown"])["models"]
+        (at,) = [utc(x) for x, text in zip(markers["x"], markers["text"], strict=True)
+                 if text.startswith(f"rejected {refused}: weights truncated")]
+        assert at == pd.Timestamp(fired_at)
+        assert f"serving {refused}" not in " ".join(markers["text"])
+
+
 class TestModelsOfARetrainingRun:
     def test_the_versions_it_published_and_served_are_listed_with_their_status(self, learning_run, monkeypatch) -> None:
         db, run_id, _ = learning_run
