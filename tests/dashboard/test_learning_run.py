@@ -172,8 +172,10 @@ class TestInTheBrowser:
             for name, charts, tables in (("Models", 2, 1), ("Sentiment", 1, 2)):
                 go_to(page, name)
                 page.wait_for_function(  # Streamlit streams a page's elements: wait for all of them
-                    "([charts, tables]) => document.querySelectorAll(\"[data-testid='stPlotlyChart'] .main-svg\")"
-                    ".length >= charts && document.querySelectorAll(\"[data-testid='stDataFrame']\").length >= tables",
+                    # (charts drawn, counted per chart: one plotly chart has several .main-svg layers)
+                    "([charts, tables]) => [...document.querySelectorAll(\"[data-testid='stPlotlyChart']\")]"
+                    ".filter(c => c.querySelector('.main-svg')).length >= charts"
+                    " && document.querySelectorAll(\"[data-testid='stDataFrame']\").length >= tables",
                     arg=[charts, tables], timeout=60_000,
                 )
                 assert page.locator("[data-testid='stPlotlyChart']").count() == charts, name
