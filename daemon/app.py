@@ -232,14 +232,13 @@ def _learning(
     config: Config, store: Store, bus: EventBus, clock: Clock, *, mode: RunMode, run_id: str, live: bool
 ) -> tuple[ModelServer, RetrainSupervisor | BacktestRetrainer]:
     """The model server (swapping in published checkpoints) and the retrainer of the run."""
+    lake = sentiment_lake(config)
     serving = ModelServer(
         config.models, store, run_id, clock, timezone=config.market.timezone, manage=mode == "live", live=live,
-        lake=sentiment_lake(config),
+        lake=lake,
     )
     bus.subscribe(CheckpointPublished, serving.on_published, name="serving:checkpoints")
-    retrainer = (BacktestRetrainer if mode == "backtest" else RetrainSupervisor)(
-        config.models, bus, clock, lake=sentiment_lake(config)
-    )
+    retrainer = (BacktestRetrainer if mode == "backtest" else RetrainSupervisor)(config.models, bus, clock, lake=lake)
     return serving, retrainer
 
 

@@ -180,25 +180,16 @@ def render_risk(report: dict[str, Any], as_json: bool = False) -> str:
     ]
     diagnostics = row["diagnostics"] or {}
     entries = sorted((row["weights"] or {}).items(), key=lambda kv: -kv[1])
-    table = [
-        {
-            "symbol": symbol,
-            "weight": weight,
-            "base": (diagnostics.get(symbol) or {}).get("base_weight"),
-            # The vol the risk model used (risk.vol_source); rows from before it: GARCH's.
-            "vol": _first((diagnostics.get(symbol) or {}), "risk_vol", "garch_vol"),
-            "note": (diagnostics.get(symbol) or {}).get("fallback") or (diagnostics.get(symbol) or {}).get("excluded"),
-        }
-        for symbol, weight in entries
-    ]
+    table = []
+    for symbol, weight in entries:
+        d = diagnostics.get(symbol) or {}
+        # The vol the risk model used (risk.vol_source); rows from before it: GARCH's.
+        vol = d.get("risk_vol") if d.get("risk_vol") is not None else d.get("garch_vol")
+        table.append({"symbol": symbol, "weight": weight, "base": d.get("base_weight"), "vol": vol,
+                      "note": d.get("fallback") or d.get("excluded")})
     out += _table(table, [("symbol", "symbol", ""), ("weight", "weight", ".2%"), ("base", "HRP/MV", ".2%"),
                           ("vol", "vol (ann.)", ".2%"), ("note", "note", "")])
     if row["notes"]:
         out.append("notes")
         out += [f"  {n}" for n in row["notes"]]
     return "\n".join(out)
-
-
-def _first(row: dict, *keys: str) -> object:
-    """The first of ``keys`` with a value in ``row`` (None when none has one)."""
-    return next((row[k] for k in keys if row.get(k) is not None), None)

@@ -121,13 +121,15 @@ class PortfolioConstructor:
         if forecasts is not None:
             notes += [Note("tilt_neutral", s, why) for s, why in tilt.neutral.items()]
         capped = cap_weights(tilt.weights.to_numpy(), risk.max_weight)
-        model, vols = self._risk_model(cleaned, screened, book, capped, diag, notes, vol_forecasts)
+        model_vol = None if vol_forecasts is None else _median(vol_forecasts)
+        model, vols = self._risk_model(cleaned, screened, book, capped, diag, notes, model_vol)
         scaled = scale_to_limits(capped, model, self.limits)
         diag["base_weight"] = base.reindex(book.universe)
         diag["tilt"] = tilt.multipliers.reindex(book.universe)
         annual = np.sqrt(risk.periods_per_year)
         diag["risk_vol"] = (vols.vol * annual).reindex(book.universe)
-        diag["model_vol"] = (_median(vol_forecasts) * annual).reindex(book.universe)
+        if model_vol is not None:
+            diag["model_vol"] = (model_vol * annual).reindex(book.universe)
         diag["vol_source"] = vols.source.reindex(book.universe).fillna("")
         diag["fallback"] = pd.Series(vols.fallback, dtype=object).reindex(book.universe).fillna("")
         target = pd.Series(scaled.weights, index=book.kept).reindex(book.universe, fill_value=0.0)
@@ -162,7 +164,7 @@ class PortfolioConstructor:
         capped: np.ndarray,
         diag: pd.DataFrame,
         notes: list[Note],
-        vol_forecasts: pd.DataFrame | None,
+        model_vol: pd.Series | None,
     ) -> tuple[RiskModel, VolatilityForecast]:
         """Vols of the kept assets (``risk.vol_source``) and the risk model on them. An asset
         without a usable vol gets weight 0 in `capped` (in place): its risk is unknown.
@@ -176,12 +178,11 @@ class PortfolioConstructor:
             if np.isfinite(garch.vol[s])
         ]
         sample = cleaned[book.kept].iloc[-risk.garch.window :].std(ddof=1)
-        median = _median(vol_forecasts) if vol_forecasts is not None else None
         vols = combine_vol(
-            garch, median, sample, source=risk.vol_source, blend=risk.vol_blend,
+            garch, model_vol, sample, source=risk.vol_source, blend=risk.vol_blend,
             max_ratio=risk.garch.max_vol_ratio,
         )
-        if risk.vol_source != "garch" and median is None:
+        if risk.vol_source != "garch" and model_vol is None:
             notes.append(Note("vol_source_fallback", None, NO_MODEL_FORECAST))
         elif risk.vol_source != "garch":
             # The vol-source reason is the last one of a symbol's fallback entry.
@@ -347,8 +348,8 @@ def _empty_diagnostics(book: Book, screened: ScreenedReturns) -> pd.DataFrame:
     return diag
 
 
-def _median(vol_forecasts: pd.DataFrame | None) -> pd.Series:
+def _median(vol_forecasts: pd.DataFrame) -> pd.Series:
     """The model's P50 daily vol by symbol (the ``q50`` column); empty without one."""
-    if vol_forecasts is None or "q50" not in vol_forecasts.columns:
+    if "q50" not in vol_forecasts.columns:
         return pd.Series(dtype=float)
     return pd.to_numeric(vol_forecasts["q50"], errors="coerce").groupby(level=0).last()

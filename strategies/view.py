@@ -165,20 +165,14 @@ class MarketView:
         """The newest forecast made by now and within its ``horizon`` bars: index symbols,
         columns ``q10``, ``q50``, ``q90``..."""
         f = self._current()
-        if f is None:
-            return None
-        columns = [f"q{round(level * 100):02d}" for level in f.levels]
-        return pd.DataFrame(f.quantiles, index=list(f.symbols), columns=columns)
+        return None if f is None else _quantile_frame(f, f.quantiles)
 
     def vol_forecast_frame(self) -> pd.DataFrame | None:
         """The same forecast's realised-vol quantiles (daily units over its ``vol_horizon``),
         shaped like `forecast_frame`; None without one made by now and within its
         ``vol_horizon`` bars."""
         f = self._current(vol=True)
-        if f is None:
-            return None
-        columns = [f"q{round(level * 100):02d}" for level in f.levels]
-        return pd.DataFrame(f.vol, index=list(f.symbols), columns=columns)
+        return None if f is None else _quantile_frame(f, f.vol)
 
     @property
     def now(self) -> datetime:
@@ -230,3 +224,8 @@ class MarketView:
         if frame.empty or frame.index[-1] != pd.Timestamp(ts):
             raise KeyError(f"no bar at {ts.isoformat()}")
         return frame.iloc[-1]
+
+
+def _quantile_frame(f: ForecastReady, values: np.ndarray) -> pd.DataFrame:
+    """(N, Q) quantiles of `f`'s symbols: index symbols, columns ``q10``, ``q50``, ..."""
+    return pd.DataFrame(values, index=list(f.symbols), columns=[f"q{round(level * 100):02d}" for level in f.levels])

@@ -142,7 +142,8 @@ class GarchVolatility:
             else:
                 to_fit.append(i)
 
-        for i, result in zip(to_fit, self._fit([series[i] for i in to_fit], symbols, to_fit), strict=True):
+        fits = self._fit([series[i] for i in to_fit], [symbols[i] for i in to_fit])
+        for i, result in zip(to_fit, fits, strict=True):
             symbol = symbols[i]
             reason = self._check_fit(result, series[i])
             if reason is None:
@@ -179,7 +180,7 @@ class GarchVolatility:
         every = self.config.refit_every
         due = [s for s, st in self.state_.items() if s in pending and st.calls_since_fit >= every]
         failed: dict[str, str] = {}
-        results = self._fit([pending[s] for s in due], due, list(range(len(due))))
+        results = self._fit([pending[s] for s in due], due)
         for symbol, result in zip(due, results, strict=True):
             reason = self._check_fit(result, pending[symbol])
             if reason is None:
@@ -189,12 +190,11 @@ class GarchVolatility:
                 failed[symbol] = reason
         return len(due) - len(failed), failed
 
-    def _fit(self, ys: list[np.ndarray], symbols: list[str], idx: list[int]) -> list:
+    def _fit(self, ys: list[np.ndarray], symbols: list[str]) -> list:
+        """Fits of `ys` (one series per symbol of `symbols`), warm-started when configured."""
         starts = [
-            self.state_[symbols[i]].params
-            if self.config.warm_start and symbols[i] in self.state_
-            else None
-            for i in idx
+            self.state_[s].params if self.config.warm_start and s in self.state_ else None
+            for s in symbols
         ]
         tasks = [(y, self.spec, start) for y, start in zip(ys, starts, strict=True)]
         n_jobs = min(self.config.n_jobs, len(tasks) // _MIN_FITS_PER_WORKER)
