@@ -66,19 +66,57 @@ def _calendar(times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
     }
 
 
-def _price_features(prices: pd.DataFrame, volume: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
-    logp = np.log(prices)
-    daily = logp.diff()
-    out = {f"ret_{w}": logp.diff(w) for w in RETURN_WINDOWS}
-    out |= {f"vol_{w}": daily.rolling(w).std() for w in VOL_WINDOWS}
-    sma = {w: prices.rolling(w).mean() for w in (10, 20, 50, 100)}
-    out["px_ma_20"] = np.log(prices / sma[20])
-    out["px_ma_100"] = np.log(prices / sma[100])
-    out["ma_10_50"] = np.log(sma[10] / sma[50])
-    if volume is not None:
-        logv = np.log(volume.reindex_like(prices).where(lambda v: v > 0))
-        out["vlm_z_20"] = logv - logv.rolling(20).mean()
-        out["vlm_5_60"] = logv.rolling(5).mean() - logv.rolling(60).mean()
+def _price_features(prices: pd.DataFrame, volume: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    """(T, N) arrays per feature over the rows of `prices` (NaN in each warm-up)."""
+    px = prices.to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero or missing price: NaN later
+        logp = np.log(px)
+        daily = _diff(logp, 1)
+        out = {f"ret_{w}": _diff(logp, w) for w in RETURN_WINDOWS}
+        out |= {f"vol_{w}": _rolling(daily, w, _sample_std) for w in VOL_WINDOWS}
+        sma = {w: _rolling(px, w, np.mean) for w in (10, 20, 50, 100)}
+        out["px_ma_20"] = np.log(px / sma[20])
+        out["px_ma_100"] = np.log(px / sma[100])
+        out["ma_10_50"] = np.log(sma[10] / sma[50])
+        if volume is not None:
+            v = volume.reindex_like(prices).to_numpy(dtype=np.float64)
+            logv = np.log(np.where(v > 0, v, np.nan))
+            out["vlm_z_20"] = logv - _rolling(logv, 20, np.mean)
+            out["vlm_5_60"] = _rolling(logv, 5, np.mean) - _rolling(logv, 60, np.mean)
+    return out
+
+
+def _diff(values: np.ndarray, lag: int) -> np.ndarray:
+    """(T, N) ``values[t] - values[t - lag]``; NaN for the first `lag` rows."""
+    out = np.full(values.shape, np.nan)
+    out[lag:] = values[lag:] - values[:-lag]
+    return out
+
+
+def _sample_std(windows: np.ndarray, axis: int) -> np.ndarray:
+    return np.std(windows, axis=axis, ddof=1)
+
+
+# Elements of the (rows, columns, window) temporaries of one `_rolling` step.
+_ROLLING_CHUNK = 1 << 22
+
+
+def _rolling(values: np.ndarray, window: int, reduce) -> np.ndarray:
+    """(T, N) `reduce` (np.mean, `_sample_std`) over each trailing `window` rows; NaN for the
+    first ``window - 1`` rows and wherever the window holds a NaN.
+
+    Each window is reduced on its own (not as a running sum), so a value depends only on
+    its window's rows: the same wherever the frame starts (`serving_window` relies on it).
+    Columns go in chunks that bound the (T, N, window) temporaries of the reduction.
+    """
+    rows, columns = values.shape
+    out = np.full(values.shape, np.nan)
+    if rows < window:
+        return out
+    step = max(1, _ROLLING_CHUNK // (rows * window))
+    for j in range(0, columns, step):
+        windows = np.lib.stride_tricks.sliding_window_view(values[:, j : j + step], window, axis=0)
+        out[window - 1 :, j : j + step] = reduce(windows, axis=-1)
     return out
 
 
@@ -129,13 +167,15 @@ def _macro_features(
     for name in sorted(macro):
         frame = macro[name]
         table = frame if isinstance(frame, PointInTime) else PointInTime.of(frame)
-        values = table.as_of(times, as_of)
-        for col in values.columns:
-            series = values[col]
-            positive = bool((series.dropna() > 0).all())
-            change = np.log(series).diff(MACRO_CHANGE) if positive else series.diff(MACRO_CHANGE)
-            out[f"{name}_{col}"] = series.to_numpy()
-            out[f"{name}_{col}_chg{MACRO_CHANGE}"] = change.to_numpy()
+        values = table.as_of(times, as_of).to_numpy()  # (T, C)
+        # A series positive wherever known changes in logs, any other in levels.
+        positive = np.where(np.isnan(values), True, values > 0).all(axis=0)
+        base = values.copy()
+        base[:, positive] = np.log(values[:, positive])
+        change = _diff(base, MACRO_CHANGE)
+        for c, col in enumerate(table.columns):
+            out[f"{name}_{col}"] = values[:, c]
+            out[f"{name}_{col}_chg{MACRO_CHANGE}"] = change[:, c]
     return out
 
 
@@ -249,7 +289,7 @@ def build_features(
     names = tuple(per_symbol) + tuple(shared)
     values = np.empty((len(times), len(symbols), len(names)), dtype=np.float32)
     for f, frame in enumerate(per_symbol.values()):
-        values[:, :, f] = frame.to_numpy(dtype=np.float64)
+        values[:, :, f] = np.asarray(frame, dtype=np.float64)
     for f, column in enumerate(shared.values(), start=len(per_symbol)):
         values[:, :, f] = np.asarray(column, dtype=np.float64)[:, None]
     values[~np.isfinite(values)] = np.nan
@@ -264,11 +304,10 @@ LONGEST_LOOKBACK = max(100, max(RETURN_WINDOWS), max(VOL_WINDOWS) + 1, 60, MACRO
 def serving_window(prices: pd.DataFrame, encoder_length: int) -> pd.DataFrame:
     """The last rows of `prices` (T, N) that the last `encoder_length` rows of every feature
     depend on: what a forecast needs, instead of the whole history (the serving path
-    builds features once per bar). The features of those rows come out the same, with two
-    caveats in pandas' arithmetic and in one definition: rolling means and stds are running
-    sums, so a different first row can move their last bit (never observed on the bundled
-    data, see bench/RESULTS.md), and a macro change is a log change only when the series is
-    positive over the rows given (every bundled series is)."""
+    builds features once per bar). The features of those rows come out bit for bit the
+    same (each rolling window is reduced on its own, not as a running sum), with one caveat
+    in a definition: a macro change is a log change only when the series is positive over
+    the rows given (every bundled series is)."""
     return prices.iloc[-(encoder_length + LONGEST_LOOKBACK) :]
 
 

@@ -10,6 +10,8 @@ Without a model the tilt is neutral and the vol is GARCH's: the strategy needs n
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from core.events import RiskAssessment
@@ -61,7 +63,6 @@ class ManagedPortfolio(Strategy):
         if decision is None:
             return None
         risk = self.config.risk
-        diagnostics = decision.diagnostics.astype(object).where(decision.diagnostics.notna(), None)
         return RiskAssessment(
             vol=decision.vol,
             var=decision.var,
@@ -84,7 +85,7 @@ class ManagedPortfolio(Strategy):
                 "vol_source": risk.vol_source if risk.vol_source != "blend" else f"blend/{risk.vol_blend:g}",
             },
             weights={str(s): float(w) for s, w in decision.weights.items()},
-            diagnostics=diagnostics.to_dict(orient="index"),
+            diagnostics=_records(decision.diagnostics),
             notes=tuple(str(n) for n in decision.notes),
         )
 
@@ -93,3 +94,13 @@ class ManagedPortfolio(Strategy):
 
     def close(self) -> None:
         self.constructor.close()
+
+
+def _records(frame: pd.DataFrame) -> dict[str, dict[str, object]]:
+    """{symbol: {column: value}} of a diagnostics frame, with None for a missing number
+    (JSON has no NaN)."""
+    columns = {
+        name: [None if isinstance(v, float) and math.isnan(v) else v for v in frame[name].tolist()]
+        for name in frame.columns
+    }
+    return {str(s): {name: values[i] for name, values in columns.items()} for i, s in enumerate(frame.index)}

@@ -22,7 +22,7 @@ from strategies.allocation import (
     forecast_tilt,
     screen_returns,
 )
-from strategies.decision import Book, Decision, Note
+from strategies.decision import Book, Decision, Diagnostics, Note, last_by_symbol
 from strategies.portfolio_config import PortfolioConfig
 from strategies.risk import (
     NO_MODEL_FORECAST,
@@ -104,11 +104,10 @@ class PortfolioConstructor:
         self._check_inputs(returns, as_of, notes)
         cleaned, screened = self._screen(returns, notes)
         book = Book.of(returns.columns, current_weights, screened.symbols)
-        diag = _empty_diagnostics(book, screened)
+        diag = Diagnostics(book, screened.excluded)
         if not book.kept:
             notes.append(Note("no_investable_assets", None, "every asset was excluded"))
-            target = pd.Series(0.0, index=book.universe)
-            return self._finish(as_of, book, target, None, 1.0, "none", diag, notes)
+            return self._finish(as_of, book, np.zeros(len(book.universe)), None, 1.0, "none", diag, notes)
 
         alloc, risk = self.config.allocation, self.config.risk
         base = self._allocate(screened, book.held, notes)
@@ -122,17 +121,18 @@ class PortfolioConstructor:
             notes += [Note("tilt_neutral", s, why) for s, why in tilt.neutral.items()]
         capped = cap_weights(tilt.weights.to_numpy(), risk.max_weight)
         model_vol = None if vol_forecasts is None else _median(vol_forecasts)
-        model, vols = self._risk_model(cleaned, screened, book, capped, diag, notes, model_vol)
+        model, vols = self._risk_model(cleaned[book.kept], screened, book, capped, diag, notes, model_vol)
         scaled = scale_to_limits(capped, model, self.limits)
-        diag["base_weight"] = base.reindex(book.universe)
-        diag["tilt"] = tilt.multipliers.reindex(book.universe)
         annual = np.sqrt(risk.periods_per_year)
-        diag["risk_vol"] = (vols.vol * annual).reindex(book.universe)
+        diag.set_kept("base_weight", base.reindex(book.kept))
+        diag.set_kept("tilt", tilt.multipliers.reindex(book.kept))
+        diag.set_kept("risk_vol", vols.vol.to_numpy() * annual)
         if model_vol is not None:
-            diag["model_vol"] = (model_vol * annual).reindex(book.universe)
-        diag["vol_source"] = vols.source.reindex(book.universe).fillna("")
-        diag["fallback"] = pd.Series(vols.fallback, dtype=object).reindex(book.universe).fillna("")
-        target = pd.Series(scaled.weights, index=book.kept).reindex(book.universe, fill_value=0.0)
+            diag.columns["model_vol"][:] = model_vol.reindex(book.universe).to_numpy(dtype=float) * annual
+        diag.set_kept("vol_source", vols.source.to_numpy())
+        diag.set_texts("fallback", vols.fallback)
+        target = np.zeros(len(book.universe))
+        target[book.kept_mask] = scaled.weights
         return self._finish(as_of, book, target, model, scaled.scale, scaled.bound, diag, notes)
 
     def _screen(
@@ -144,7 +144,7 @@ class PortfolioConstructor:
         # 30-year history from costing 30 years of pandas work at every rebalance.
         recent = returns.iloc[-max(alloc.lookback, cfg.risk.garch.window, cfg.risk.var.lookback) :]
         cleaned = clean_returns(recent)
-        replaced = int((recent.notna() & cleaned.isna()).to_numpy().sum())
+        replaced = int((~np.isnan(recent.to_numpy(dtype=float)) & np.isnan(cleaned.to_numpy())).sum())
         if replaced:
             notes.append(Note("bad_returns_replaced", None, f"{replaced} inf or <= -100% values"))
         screened = screen_returns(
@@ -158,26 +158,28 @@ class PortfolioConstructor:
 
     def _risk_model(
         self,
-        cleaned: pd.DataFrame,
+        kept: pd.DataFrame,
         screened: ScreenedReturns,
         book: Book,
         capped: np.ndarray,
-        diag: pd.DataFrame,
+        diag: Diagnostics,
         notes: list[Note],
         model_vol: pd.Series | None,
     ) -> tuple[RiskModel, VolatilityForecast]:
-        """Vols of the kept assets (``risk.vol_source``) and the risk model on them. An asset
-        without a usable vol gets weight 0 in `capped` (in place): its risk is unknown.
-        ``diag["garch_vol"]`` gets GARCH's (annualised) whatever the source."""
+        """Vols of the kept assets (``risk.vol_source``; `kept`: their cleaned returns) and
+        the risk model on them. An asset without a usable vol gets weight 0 in `capped` (in
+        place): its risk is unknown. ``garch_vol`` gets GARCH's (annualised) whatever the
+        source."""
         risk = self.config.risk
-        garch = self.volatility.forecast(cleaned[book.kept])
-        diag["garch_vol"] = (garch.vol * np.sqrt(risk.periods_per_year)).reindex(book.universe)
+        garch = self.volatility.forecast(kept)
+        diag.set_kept("garch_vol", garch.vol.to_numpy() * np.sqrt(risk.periods_per_year))
         notes += [
             Note("estimate_replaced", s, f"ewma vol instead of garch: {why}")
             for s, why in garch.fallback.items()
             if np.isfinite(garch.vol[s])
         ]
-        sample = cleaned[book.kept].iloc[-risk.garch.window :].std(ddof=1)
+        # The model's yardstick: the sample vol (GARCH's own source needs none).
+        sample = kept.iloc[-risk.garch.window :].std(ddof=1) if risk.vol_source != "garch" else None
         vols = combine_vol(
             garch, model_vol, sample, source=risk.vol_source, blend=risk.vol_blend,
             max_ratio=risk.garch.max_vol_ratio,
@@ -197,11 +199,13 @@ class PortfolioConstructor:
             capped[unusable], daily_vol = 0.0, np.where(unusable, 0.0, daily_vol)
             lost = list(np.asarray(book.kept, dtype=object)[unusable])
             notes += [Note("asset_excluded", s, "no usable vol estimate") for s in lost]
-            diag.loc[lost, "excluded"] = "no usable vol estimate"
+            excluded = diag.columns["excluded"][book.kept_mask]
+            excluded[unusable] = "no usable vol estimate"
+            diag.set_kept("excluded", excluded)
         model = build_risk_model(
             daily_vol,
             screened.window.to_numpy(),
-            cleaned[book.kept].to_numpy(),
+            kept.to_numpy(),
             self.config.risk.var,
             self.config.risk.periods_per_year,
         )
@@ -260,14 +264,15 @@ class PortfolioConstructor:
         self,
         as_of: pd.Timestamp,
         book: Book,
-        target: pd.Series,
+        target: np.ndarray,
         model: RiskModel | None,
         scale: float,
         bound: Bound,
-        diag: pd.DataFrame,
+        diag: Diagnostics,
         notes: list[Note],
     ) -> Decision:
-        """Trade filters, a final limit check, and the Decision.
+        """Trade filters, a final limit check, and the Decision. target: (U,) weights over
+        ``book.universe``.
 
         Filters are tried from the most to the least turnover-saving; the first result that
         keeps every limit wins, else the unfiltered target (limits outrank turnover).
@@ -278,12 +283,12 @@ class PortfolioConstructor:
             ("min_trade", 0.0, True),
             ("min_trade_buys_only", 0.0, False),
         )
-        final = target.copy()
+        final = target
         for name, band, skip_sells in attempts:
             if name == "rebalance_band" and band <= 0:
                 continue
             candidate = apply_trade_filters(
-                target.to_numpy(),
+                target,
                 book.held.to_numpy(),
                 min_trade=risk.min_trade,
                 band=band,
@@ -291,24 +296,22 @@ class PortfolioConstructor:
                 skip_small_sells=skip_sells,
             )
             if model is None or not violations(candidate[book.kept_mask], model, self.limits):
-                final[:] = candidate
+                final = candidate
                 break
             notes.append(Note("trade_filter_relaxed", None, f"{name} kept weights over a limit"))
-        final[:] = clamp_to_caps(final.to_numpy(), risk.max_weight, risk.max_gross)
-        if model is not None and violations(final.to_numpy()[book.kept_mask], model, self.limits):
+        final = clamp_to_caps(final, risk.max_weight, risk.max_gross)
+        if model is not None and violations(final[book.kept_mask], model, self.limits):
             # Only reachable through a numerical failure upstream; cash is always within limits.
             notes.append(Note("limits_unmet", None, "target broke a limit: holding cash"))
-            final[:] = 0.0
+            final = np.zeros_like(final)
         vol = var = cvar = 0.0
         if model is not None:
-            w = final.to_numpy()[book.kept_mask]
+            w = final[book.kept_mask]
             tail = model.tail(w)
             vol, var, cvar = model.vol(w), tail.var, tail.cvar
-        diag["target_weight"] = target
-        diag["weight"] = final
-        decision = Decision(
-            as_of, final.rename("weight"), vol, var, cvar, float(scale), bound, diag, tuple(notes)
-        )
+        weights = pd.Series(final, index=pd.Index(book.universe), name="weight")
+        diagnostics = diag.frame(target_weight=target, weight=final)
+        decision = Decision(as_of, weights, vol, var, cvar, float(scale), bound, diagnostics, tuple(notes))
         self._log_decision(decision)
         return decision
 
@@ -329,27 +332,8 @@ class PortfolioConstructor:
         )
 
 
-def _empty_diagnostics(book: Book, screened: ScreenedReturns) -> pd.DataFrame:
-    """One row per symbol of the universe; only the exclusion reasons known yet."""
-    diag = pd.DataFrame(
-        {
-            "base_weight": np.nan,
-            "tilt": np.nan,
-            "garch_vol": np.nan,
-            "model_vol": np.nan,
-            "risk_vol": np.nan,
-            "vol_source": "",
-            "fallback": "",
-            "excluded": "",
-        },
-        index=pd.Index(book.universe),
-    )
-    diag["excluded"] = pd.Series(screened.excluded, dtype=object).reindex(book.universe).fillna("")
-    return diag
-
-
 def _median(vol_forecasts: pd.DataFrame) -> pd.Series:
     """The model's P50 daily vol by symbol (the ``q50`` column); empty without one."""
     if "q50" not in vol_forecasts.columns:
         return pd.Series(dtype=float)
-    return pd.to_numeric(vol_forecasts["q50"], errors="coerce").groupby(level=0).last()
+    return last_by_symbol(pd.to_numeric(vol_forecasts["q50"], errors="coerce"))

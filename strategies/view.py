@@ -215,8 +215,11 @@ class MarketView:
 
     def returns(self, count: int, *, end: datetime | None = None) -> pd.DataFrame:
         """The last ``count`` simple daily returns ``(T, N)`` (needs ``count + 1`` closes)."""
-        closes = self.closes(count + 1, end=end)
-        return (closes / closes.shift(1) - 1.0).iloc[1:]
+        ts, close, _ = self._history.arrays(self._stop(end), count + 1)
+        index = pd.DatetimeIndex(pd.to_datetime(ts[1:], unit="s", utc=True), name="ts")
+        with np.errstate(divide="ignore", invalid="ignore"):  # a zero close: inf, screened out later
+            simple = close[1:] / close[:-1] - 1.0
+        return pd.DataFrame(simple, index=index, columns=list(self.symbols))
 
     def bar(self, ts: datetime) -> pd.Series:
         """Closes of the bar at ``ts``; a bar later than now raises ``LookAheadError``."""

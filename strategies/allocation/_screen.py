@@ -46,26 +46,30 @@ def screen_returns(
     prices) are excluded: they would give inverse-variance weights of infinity.
     """
     window = returns.iloc[-lookback:]
-    counts = window.notna().sum()
+    present = ~np.isnan(window.to_numpy(dtype=float))  # (T, N)
+    counts = present.sum(axis=0)
+    columns = list(window.columns)
     excluded = {
-        str(s): f"too_short_history ({int(counts[s])} < {min_history} returns)"
-        for s in window.columns
-        if counts[s] < min_history
+        str(s): f"too_short_history ({int(n)} < {min_history} returns)"
+        for s, n in zip(columns, counts, strict=True)
+        if n < min_history
     }
-    kept = [s for s in window.columns if s not in excluded]
+    kept = [i for i, s in enumerate(columns) if str(s) not in excluded]  # positions
+    rows = np.empty(0, dtype=int)  # the rows where every kept asset has a return
     while kept:
-        complete = window[kept].dropna()
-        if len(complete) >= min_history:
+        rows = np.flatnonzero(present[:, kept].all(axis=1))
+        if len(rows) >= min_history:
             break
         # Ties: the later column goes first, so the order of the input decides, not chance.
-        worst = min(reversed(kept), key=lambda s: counts[s])
-        excluded[str(worst)] = f"gaps_shrink_common_window ({len(complete)} complete rows)"
+        worst = min(reversed(kept), key=lambda i: counts[i])
+        excluded[str(columns[worst])] = f"gaps_shrink_common_window ({len(rows)} complete rows)"
         kept.remove(worst)
-    complete = window[kept].dropna() if kept else window[[]].iloc[0:0]
+    if not kept:
+        rows = np.empty(0, dtype=int)
     with np.errstate(invalid="ignore", divide="ignore"):
-        std = np.std(complete.to_numpy(dtype=float), axis=0, ddof=1) if kept else np.empty(0)
-    flat = [s for s, sd in zip(kept, std, strict=True) if not sd > min_daily_vol]
-    for s in flat:
-        excluded[str(s)] = "constant_price (no return variation)"
-    kept = [s for s in kept if s not in flat]
-    return ScreenedReturns(window=complete[kept], excluded=excluded)
+        std = np.std(window.to_numpy(dtype=float)[np.ix_(rows, kept)], axis=0, ddof=1) if kept else np.empty(0)
+    flat = [i for i, sd in zip(kept, std, strict=True) if not sd > min_daily_vol]
+    for i in flat:
+        excluded[str(columns[i])] = "constant_price (no return variation)"
+    kept = [i for i in kept if i not in flat]
+    return ScreenedReturns(window=window.iloc[rows, kept], excluded=excluded)

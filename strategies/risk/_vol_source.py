@@ -24,7 +24,7 @@ NO_MODEL_FORECAST = "no_model_vol (no finite forecast at decision time: garch us
 def combine_vol(
     garch: VolatilityForecast,
     model_vol: pd.Series | None,
-    sample_vol: pd.Series,
+    sample_vol: pd.Series | None,
     *,
     source: str,
     blend: float = 0.5,
@@ -34,14 +34,16 @@ def combine_vol(
 
     model_vol: the model's P50 daily vol by symbol (None: no forecast yet). sample_vol: the
     symbols' sample daily vol, the plausibility yardstick: a model vol outside
-    [sample / max_ratio, sample * max_ratio] is not used. ``source = "garch"`` returns
-    `garch` itself. Elsewhere `source` says "model" / "blend" where the model's vol was
+    [sample / max_ratio, sample * max_ratio] is not used (None only with ``source =
+    "garch"``, which returns `garch` itself and reads no yardstick). Elsewhere `source` says "model" / "blend" where the model's vol was
     used, GARCH's own label where it fell back, and `fallback` adds the reason.
     """
     if source == "garch":
         return garch
     if source not in ("model", "blend"):
         raise ValueError(f"risk.vol_source: unknown source {source!r}")
+    if sample_vol is None:
+        raise ValueError(f"risk.vol_source {source!r} needs the sample vols to check the model's against")
     symbols = garch.vol.index
     g = garch.vol.to_numpy(dtype=float)
     m = (model_vol if model_vol is not None else pd.Series(dtype=float)).reindex(symbols)

@@ -54,7 +54,9 @@ def sigterm_after(proc: subprocess.Popen[str], ready) -> tuple[str, str]:  # noq
     try:
         ready()
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+        # Generous: a clean stop may take 3 x service.stop_timeout_s plus teardown, and the
+        # suite's other processes can slow it several-fold (it took 5.5 s at load 5 on 2 cores).
+        proc.wait(timeout=90)
         out, err = proc.logs  # type: ignore[attr-defined]
         return out.read_text(), err.read_text()
     finally:

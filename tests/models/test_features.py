@@ -64,6 +64,51 @@ class TestBuildFeatures:
         assert_allclose(panel.values[-1, :, panel.names.index("vlm_z_20")], 0.0, atol=1e-6)
 
 
+class TestPriceFeatureDefinitions:
+    """The price features are pandas' rolling definitions, reduced window by window."""
+
+    @staticmethod
+    def long_history(rows: int = 3000, symbols: int = 30) -> tuple[pd.DataFrame, pd.DataFrame]:
+        # Long and wide enough that the rolling windows go in several column chunks.
+        rng = np.random.default_rng(7)
+        times = pd.bdate_range("2000-01-03", periods=rows)
+        columns = [f"S{i:02d}" for i in range(symbols)]
+        prices = pd.DataFrame(100 * np.exp(np.cumsum(rng.normal(0, 0.02, (rows, symbols)), axis=0)), times, columns)
+        prices.iloc[1500:1510, 3] = np.nan  # a gap: every window over it is missing
+        volume = pd.DataFrame(rng.lognormal(12, 1, (rows, symbols)), times, columns)
+        volume.iloc[700:705, 5] = 0.0  # no trades: no log volume
+        return prices, volume
+
+    def test_every_price_feature_equals_its_pandas_definition(self):
+        prices, volume = self.long_history()
+        panel = build_features(prices, prices.index[-1], volume=volume)
+        logp, logv = np.log(prices), np.log(volume.where(volume > 0))
+        daily = logp.diff()
+        expected = {
+            "ret_1": logp.diff(1), "ret_5": logp.diff(5), "ret_20": logp.diff(20), "ret_60": logp.diff(60),
+            "vol_20": daily.rolling(20).std(), "vol_60": daily.rolling(60).std(),
+            "px_ma_20": np.log(prices / prices.rolling(20).mean()),
+            "px_ma_100": np.log(prices / prices.rolling(100).mean()),
+            "ma_10_50": np.log(prices.rolling(10).mean() / prices.rolling(50).mean()),
+            "vlm_z_20": logv - logv.rolling(20).mean(),
+            "vlm_5_60": logv.rolling(5).mean() - logv.rolling(60).mean(),
+        }
+        for name, frame in expected.items():
+            got = panel.values[:, :, panel.names.index(name)]
+            want = frame.to_numpy(dtype=np.float32)
+            assert np.array_equal(np.isnan(got), np.isnan(want)), name
+            assert_allclose(got, want, rtol=1e-6, atol=1e-7, equal_nan=True, err_msg=name)
+
+    def test_a_feature_row_does_not_depend_on_where_the_history_starts(self):
+        prices, volume = self.long_history(rows=700, symbols=12)
+        as_of = prices.index[-1]
+        whole = build_features(prices, as_of, volume=volume)
+        for start in (1, 7, 123, 480):
+            part = build_features(prices.iloc[start:], as_of, volume=volume.iloc[start:])
+            rows = len(part.times) - 101  # past the 100-day moving average's warm-up
+            assert np.array_equal(part.values[-rows:], whole.values[-rows:], equal_nan=True), start
+
+
 class TestPointInTime:
     """The prepared as-of lookup the serving path uses, against pandas' merge_asof."""
 

@@ -71,6 +71,11 @@ class TestCombineVol:
     def test_garch_source_is_garch_itself(self):
         garch = _garch()
         assert combine_vol(garch, pd.Series({"A": 0.5}), SAMPLE, source="garch") is garch
+        assert combine_vol(garch, pd.Series({"A": 0.5}), None, source="garch") is garch
+
+    def test_the_model_source_needs_sample_vols_to_check_the_model_against(self):
+        with pytest.raises(ValueError, match="sample vols"):
+            combine_vol(_garch(), pd.Series({"A": 0.01}), None, source="model")
 
 
 def _decide(source: str, model_vol: pd.Series | None = None, **risk):
