@@ -16,10 +16,15 @@ after the rebalance's orders, so the decision only filters; that job's time is p
 its own column and is not part of the bar -> orders total.
 `--profile FILE` writes a cProfile of each job over the with-TFT replay (`FILE.<job>`, read
 with `python -m pstats`).
+`--paced` replays through the daemon itself instead: `tradingd run --pace max
+--exit-when-done` in a subprocess (the live bus with a queue and worker per subscriber,
+`infer` and `rebalance` in worker threads, one SQLite commit per cascade, data jobs beside
+them), each trading job timed from its fire to its committed cascade by the daemon's
+`cascade_committed` log lines.
 
 Usage: python bench/learning_latency.py [--start 2019-01-02 --end 2019-12-31]
        [--refit-every 1] [--refit-at decision|after_decision] [--serve-threads 1]
-       [--profile /tmp/latency.prof]
+       [--profile /tmp/latency.prof | --paced]
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import json
+import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +56,13 @@ AFTER = ("refit",)  # after the orders (risk.garch.refit_at = "after_decision")
 def config(tmp: Path, start: str, end: str, registry: Path, refit_every: int, refit_at: str, threads: int = 1):
     from daemon.config import load_config
 
-    return load_config(None, overrides={
+    return load_config(None, overrides=overrides(tmp, start, end, registry, refit_every, refit_at, threads))
+
+
+def overrides(
+    tmp: Path, start: str, end: str, registry: Path, refit_every: int, refit_at: str, threads: int = 1
+) -> dict:
+    return {
         "run": {"data_dir": str(tmp)},
         "market": {"replay_start": start, "replay_end": end},
         "strategy": {"rebalance": "daily"},
@@ -56,7 +71,48 @@ def config(tmp: Path, start: str, end: str, registry: Path, refit_every: int, re
                    "data": {"start": "2018-01-01", "end": "2018-12-31"},
                    "train": {"epochs": 1, "max_steps_per_epoch": 2, "device": "cpu"},
                    "serve": {"threads": threads}},
-    })
+    }
+
+
+def toml(tables: dict, prefix: str = "") -> str:
+    """`tables` (nested dicts of scalars) as TOML, dates bare (TOML dates)."""
+    def value(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+            return v
+        return json.dumps(v)
+
+    scalars = [f"{k} = {value(v)}" for k, v in tables.items() if not isinstance(v, dict)]
+    text = (f"[{prefix}]\n" if prefix and scalars else "") + "".join(line + "\n" for line in scalars)
+    for k, v in tables.items():
+        if isinstance(v, dict):
+            text += toml(v, f"{prefix}.{k}" if prefix else k)
+    return text
+
+
+def paced(tables: dict, db: Path) -> dict[str, list[float]]:
+    """Per-day seconds of each trading job in `tradingd run --pace max` on config `tables`,
+    from the daemon's `cascade_committed` lines (fire -> cascade handled -> committed)."""
+    path = db.with_suffix(".toml")
+    # At max pace the bundled macro "pull" (16:15) would still be parsing when pull_prices
+    # (16:30) and infer (16:40) fire, which 25 minutes separate live; the forecasts read
+    # the bundled macro series directly, so it changes nothing the bench times.
+    path.write_text(toml(tables | {"jobs": {"pull_macro": {"enabled": False}}}))
+    command = [
+        sys.executable, "-m", "daemon.cli", "run", "--config", str(path), "--db", str(db), "--pace", "max",
+        "--exit-when-done", "--log-format", "json", "--http-listen", "",
+    ]
+    env = dict(os.environ) | {"PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, cwd=db.parent, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"tradingd run exited {done.returncode}: {done.stderr[-2000:]}")
+    per_day: dict[str, dict[str, float]] = defaultdict(dict)
+    for line in done.stdout.splitlines():
+        record = json.loads(line) if line.startswith("{") else {}
+        if record.get("event") == "cascade_committed":
+            per_day[record["fired_at"][:10]][record["job"]] = record["ms"] / 1e3
+    return _per_stage(per_day)
 
 
 def replay(cfg, db: Path, profile: str | None = None) -> dict[str, list[float]]:
@@ -88,6 +144,12 @@ def replay(cfg, db: Path, profile: str | None = None) -> dict[str, list[float]]:
     app.close("completed")
     for name, prof in profiles.items():
         prof.dump_stats(f"{profile}.{name}")
+    return _per_stage(per_day)
+
+
+def _per_stage(per_day: dict[str, dict[str, float]]) -> dict[str, list[float]]:
+    """Seconds per stage, the bar -> orders total and the after-the-orders jobs, per day
+    on which every stage ran."""
     days = [d for d in per_day.values() if all(k in d for k in STAGES)]
     out = {k: [d[k] for d in days] for k in STAGES} | {"total": [sum(d[k] for k in STAGES) for d in days]}
     return out | {k: [d.get(k, 0.0) for d in days] for k in AFTER}
@@ -102,7 +164,10 @@ def main() -> None:
                         help="risk.garch.refit_at")
     parser.add_argument("--serve-threads", type=int, default=1, help="models.serve.threads")
     parser.add_argument("--profile", default=None, help="cProfile per job to FILE.<job> (with-TFT replay)")
+    parser.add_argument("--paced", action="store_true", help="replay through `tradingd run --pace max`")
     args = parser.parse_args()
+    if args.paced and args.profile:
+        parser.error("--profile times the in-process replay; drop --paced")
     from models.train import run_training
     from state.models_table import ModelsTable
     from state.store import Store
@@ -118,15 +183,19 @@ def main() -> None:
         table.add_candidate(ckpt.name, "tft", str(ckpt), "", datetime.now(UTC))
         table.activate(ckpt.name, "bench", {}, datetime.now(UTC))
         store.close()
-        results = {
-            "with TFT": replay(with_model, tmp / "model.db", args.profile),
-            "no model": replay(
-                config(tmp, args.start, args.end, tmp / "empty", args.refit_every, args.refit_at), tmp / "none.db"
-            ),
-        }
+        settings = (args.start, args.end)
+        tables = overrides(tmp, *settings, tmp / "registry", args.refit_every, args.refit_at, args.serve_threads)
+        empty = overrides(tmp, *settings, tmp / "empty", args.refit_every, args.refit_at, args.serve_threads)
+        if args.paced:
+            results = {"with TFT": paced(tables, tmp / "model.db"), "no model": paced(empty, tmp / "none.db")}
+        else:
+            results = {
+                "with TFT": replay(with_model, tmp / "model.db", args.profile),
+                "no model": replay(config(tmp, *settings, tmp / "empty", args.refit_every, args.refit_at), tmp / "none.db"),
+            }
     print(
-        f"refit_every={args.refit_every}, refit_at={args.refit_at}, serve threads {args.serve_threads}, "
-        f"{args.start}..{args.end}; ms per trading day"
+        f"{'paced daemon' if args.paced else 'in-process replay'}: refit_every={args.refit_every}, "
+        f"refit_at={args.refit_at}, serve threads {args.serve_threads}, {args.start}..{args.end}; ms per trading day"
     )
     columns = (*STAGES, "total", *AFTER)
     print(f"{'':10} {'days':>5} " + " ".join(f"{s + ' p50':>16} {s + ' p99':>16}" for s in columns))

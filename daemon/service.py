@@ -148,8 +148,14 @@ class _Service:
             async with self.job_lock:
                 if self.stop.is_set():
                     return
+                started, fired_at = time.perf_counter(), app.clock.now()
                 await self._fire(name, cascade=True)
                 app.recorder.flush()  # the whole cascade in one transaction
+                # Fire -> cascade handled -> committed: what a trading job costs end to end.
+                self.log.info(
+                    "cascade_committed", job=name, fired_at=fired_at.isoformat(),
+                    ms=round(1e3 * (time.perf_counter() - started), 3),
+                )
         except asyncio.CancelledError:
             # Only jobs still waiting for their turn (and data pulls) are cancelled, at shutdown.
             self.log.info("job_cancelled_at_shutdown", job=name)

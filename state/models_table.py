@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from state.store import Store, iso
 
 __all__ = ["ForecastLog", "ModelsTable"]
@@ -118,11 +120,15 @@ class ForecastLog:
     ) -> None:
         """values: (N, K, Q) aligned with symbols, targets and levels; NaN rows are skipped."""
         when, lv = iso(ts), json.dumps([float(x) for x in levels])
-        for i, symbol in enumerate(symbols):
-            for k, target in enumerate(targets):
-                row = [float(v) for v in values[i, k]]
-                if all(v == v for v in row):  # NaN: no complete window for this symbol
-                    self._rows.append((self._run_id, when, symbol, target, lv, json.dumps(row), model))
+        values = np.asarray(values, dtype=float)
+        complete = ~np.isnan(values).any(axis=-1)  # NaN: no complete window for this symbol
+        quantiles = values.tolist()
+        self._rows += [
+            (self._run_id, when, symbol, target, lv, json.dumps(quantiles[i][k]), model)
+            for i, symbol in enumerate(symbols)
+            for k, target in enumerate(targets)
+            if complete[i, k]
+        ]
         self._pending += 1
         if self._pending >= self._every:
             self.flush()

@@ -130,6 +130,10 @@ class TestDaemon:
         events = [r["event"] for r in records]
         assert "daemon_started" in events and events[-1] == "daemon_stopped"
         assert "shutdown_requested" in events
+        # Each trading job's cascade reports its fire-to-commit time.
+        committed = [r for r in records if r["event"] == "cascade_committed"]
+        assert {"pull_prices", "rebalance"} <= {r["job"] for r in committed}
+        assert all(r["ms"] > 0 and r["fired_at"].startswith("20") for r in committed)
         # Without credentials the text sources are off, and the log says so once each; the
         # default strategy refits GARCH in its decisions, so the `refit` job is off too.
         off = {r["job"]: r["reason"] for r in records if r["event"] == "job_not_scheduled"}
