@@ -53,15 +53,8 @@ STAGES = ("pull_prices", "infer", "rebalance")  # bar -> forecast -> weights -> 
 AFTER = ("refit",)  # after the orders (risk.garch.refit_at = "after_decision")
 
 
-def config(tmp: Path, start: str, end: str, registry: Path, refit_every: int, refit_at: str, threads: int = 1):
-    from daemon.config import load_config
-
-    return load_config(None, overrides=overrides(tmp, start, end, registry, refit_every, refit_at, threads))
-
-
-def overrides(
-    tmp: Path, start: str, end: str, registry: Path, refit_every: int, refit_at: str, threads: int = 1
-) -> dict:
+def overrides(tmp: Path, start: str, end: str, registry: Path, refit_every: int, refit_at: str, threads: int) -> dict:
+    """The bench's config tables over the built-in defaults (models under `registry`)."""
     return {
         "run": {"data_dir": str(tmp)},
         "market": {"replay_start": start, "replay_end": end},
@@ -115,12 +108,13 @@ def paced(tables: dict, db: Path) -> dict[str, list[float]]:
     return _per_stage(per_day)
 
 
-def replay(cfg, db: Path, profile: str | None = None) -> dict[str, list[float]]:
+def replay(tables: dict, db: Path, profile: str | None = None) -> dict[str, list[float]]:
     """Per-day seconds of each trading job (fire + cascade), over the window."""
     from daemon.app import build_app
     from daemon.backtest import replay_timeline
+    from daemon.config import load_config
 
-    app = build_app(cfg, mode="backtest", db_path=db)
+    app = build_app(load_config(None, overrides=tables), mode="backtest", db_path=db)
     per_day: dict[str, dict[str, float]] = defaultdict(dict)
     profiles = {name: cProfile.Profile() for name in STAGES + AFTER} if profile else {}
 
@@ -168,31 +162,26 @@ def main() -> None:
     args = parser.parse_args()
     if args.paced and args.profile:
         parser.error("--profile times the in-process replay; drop --paced")
+    from daemon.config import load_config
     from models.train import run_training
     from state.models_table import ModelsTable
     from state.store import Store
 
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        with_model = config(
-            tmp, args.start, args.end, tmp / "registry", args.refit_every, args.refit_at, args.serve_threads
-        )
-        ckpt = run_training(with_model.models).checkpoint
+        knobs = (args.refit_every, args.refit_at, args.serve_threads)
+        tables = overrides(tmp, args.start, args.end, tmp / "registry", *knobs)
+        empty = overrides(tmp, args.start, args.end, tmp / "empty", *knobs)  # no model: the tilt stays neutral
+        ckpt = run_training(load_config(None, overrides=tables).models).checkpoint
         store = Store.open(tmp / "model.db")
         table = ModelsTable(store)
         table.add_candidate(ckpt.name, "tft", str(ckpt), "", datetime.now(UTC))
         table.activate(ckpt.name, "bench", {}, datetime.now(UTC))
         store.close()
-        settings = (args.start, args.end)
-        tables = overrides(tmp, *settings, tmp / "registry", args.refit_every, args.refit_at, args.serve_threads)
-        empty = overrides(tmp, *settings, tmp / "empty", args.refit_every, args.refit_at, args.serve_threads)
         if args.paced:
             results = {"with TFT": paced(tables, tmp / "model.db"), "no model": paced(empty, tmp / "none.db")}
         else:
-            results = {
-                "with TFT": replay(with_model, tmp / "model.db", args.profile),
-                "no model": replay(config(tmp, *settings, tmp / "empty", args.refit_every, args.refit_at), tmp / "none.db"),
-            }
+            results = {"with TFT": replay(tables, tmp / "model.db", args.profile), "no model": replay(empty, tmp / "none.db")}
     print(
         f"{'paced daemon' if args.paced else 'in-process replay'}: refit_every={args.refit_every}, "
         f"refit_at={args.refit_at}, serve threads {args.serve_threads}, {args.start}..{args.end}; ms per trading day"

@@ -98,7 +98,7 @@ class Diagnostics:
         size = len(book.universe)
         self.columns: dict[str, np.ndarray] = {name: np.full(size, np.nan) for name in self.NUMBERS}
         self.columns |= {name: np.full(size, "", dtype=object) for name in self.TEXTS}
-        self.columns["excluded"][:] = [excluded.get(s, "") for s in book.universe]
+        self.set_texts("excluded", excluded)
 
     def set_kept(self, name: str, values: np.ndarray | pd.Series) -> None:
         """Column `name` on the kept symbols; `values`: (K,) in ``book.kept`` order."""

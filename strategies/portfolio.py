@@ -199,9 +199,7 @@ class PortfolioConstructor:
             capped[unusable], daily_vol = 0.0, np.where(unusable, 0.0, daily_vol)
             lost = list(np.asarray(book.kept, dtype=object)[unusable])
             notes += [Note("asset_excluded", s, "no usable vol estimate") for s in lost]
-            excluded = diag.columns["excluded"][book.kept_mask]
-            excluded[unusable] = "no usable vol estimate"
-            diag.set_kept("excluded", excluded)
+            diag.set_texts("excluded", screened.excluded | dict.fromkeys(lost, "no usable vol estimate"))
         model = build_risk_model(
             daily_vol,
             screened.window.to_numpy(),

@@ -210,16 +210,14 @@ class MarketView:
     def closes(self, count: int, *, end: datetime | None = None) -> pd.DataFrame:
         """The last ``count`` closes as a DataFrame (index: UTC bar times, columns: symbols)."""
         ts, close, _ = self._history.arrays(self._stop(end), count)
-        index = pd.DatetimeIndex(pd.to_datetime(ts, unit="s", utc=True), name="ts")
-        return pd.DataFrame(close, index=index, columns=list(self.symbols), copy=True)
+        return pd.DataFrame(close, index=_bar_index(ts), columns=list(self.symbols), copy=True)
 
     def returns(self, count: int, *, end: datetime | None = None) -> pd.DataFrame:
         """The last ``count`` simple daily returns ``(T, N)`` (needs ``count + 1`` closes)."""
         ts, close, _ = self._history.arrays(self._stop(end), count + 1)
-        index = pd.DatetimeIndex(pd.to_datetime(ts[1:], unit="s", utc=True), name="ts")
         with np.errstate(divide="ignore", invalid="ignore"):  # a zero close: inf, screened out later
             simple = close[1:] / close[:-1] - 1.0
-        return pd.DataFrame(simple, index=index, columns=list(self.symbols))
+        return pd.DataFrame(simple, index=_bar_index(ts[1:]), columns=list(self.symbols))
 
     def bar(self, ts: datetime) -> pd.Series:
         """Closes of the bar at ``ts``; a bar later than now raises ``LookAheadError``."""
@@ -232,3 +230,8 @@ class MarketView:
 def _quantile_frame(f: ForecastReady, values: np.ndarray) -> pd.DataFrame:
     """(N, Q) quantiles of `f`'s symbols: index symbols, columns ``q10``, ``q50``, ..."""
     return pd.DataFrame(values, index=list(f.symbols), columns=[f"q{round(level * 100):02d}" for level in f.levels])
+
+
+def _bar_index(ts: np.ndarray) -> pd.DatetimeIndex:
+    """Bar times (epoch seconds) as the UTC index of the view's frames."""
+    return pd.DatetimeIndex(pd.to_datetime(ts, unit="s", utc=True), name="ts")
