@@ -82,20 +82,41 @@ class TemporalFusionTransformer(nn.Module):
         self.head = nn.Linear(d, dims.n_quantiles)
 
     def forward(
-        self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor
+        self,
+        past: torch.Tensor,
+        future: torch.Tensor,
+        static: torch.Tensor,
+        selected_past: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        return self.forward_with_interpretation(past, future, static).quantiles
+        return self.forward_with_interpretation(past, future, static, selected_past).quantiles
+
+    def select_past(
+        self, past: torch.Tensor, static: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The per-time-step stage: embedding and variable selection of the observed inputs,
+        (B, T, F_past) -> (selected (B, T, D), weights (B, T, F_past)). Row t depends only on
+        past[:, t] and the symbol, so a server may compute it once per bar and pass it back
+        as `selected_past` (`models.forecaster.SelectedPastMemo`)."""
+        static_emb, _ = self._static_selection(static)
+        c_s = self.static_contexts[0](static_emb)
+        return self.past_vsn(self.past_embedding(past), past.shape[:2], c_s.unsqueeze(1))
 
     def forward_with_interpretation(
-        self, past: torch.Tensor, future: torch.Tensor, static: torch.Tensor
+        self,
+        past: torch.Tensor,
+        future: torch.Tensor,
+        static: torch.Tensor,
+        selected_past: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> TFTOutput:
+        """`selected_past`: `select_past(past, static)` computed beforehand, or None."""
         n_layers = self.encoder.num_layers
         (b, n_past), n_future = past.shape[:2], future.shape[1]
-        symbol = self.symbol_embedding(static).unsqueeze(0)  # (1 variable, B, D)
-        static_emb, static_w = self.static_vsn(symbol, (b,))
+        static_emb, static_w = self._static_selection(static)
         c_s, c_e, c_h, c_c = (grn(static_emb) for grn in self.static_contexts)
 
-        past_sel, past_w = self.past_vsn(self.past_embedding(past), (b, n_past), c_s.unsqueeze(1))
+        if selected_past is None:
+            selected_past = self.past_vsn(self.past_embedding(past), (b, n_past), c_s.unsqueeze(1))
+        past_sel, past_w = selected_past
         fut_sel, fut_w = self.future_vsn(
             self.future_embedding(future), (b, n_future), c_s.unsqueeze(1)
         )
@@ -117,6 +138,11 @@ class TemporalFusionTransformer(nn.Module):
             x, attn = self._attention_block(temporal, c_e, n_future)
         raw = self.head(x)
         return TFTOutput(monotone_quantiles(raw), attn, past_w, fut_w, static_w, temporal)
+
+    def _static_selection(self, static: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B,) symbol ids -> (static embedding (B, D), its selection weight (B, 1))."""
+        symbol = self.symbol_embedding(static).unsqueeze(0)  # (1 variable, B, D)
+        return self.static_vsn(symbol, (static.shape[0],))
 
     def _attention_block(
         self, temporal: torch.Tensor, c_e: torch.Tensor, n_queries: int

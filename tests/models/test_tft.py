@@ -152,3 +152,19 @@ class TestTemporalFusionTransformer:
                 torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
             )
         torch.testing.assert_close(grads[0], grads[1])
+
+    def test_selected_past_is_per_time_step_and_gives_the_same_forecast(self):
+        model = make_tft()
+        past, future, static = example_inputs(DIMS, 3, L)
+        with torch.no_grad():
+            selected, weights = model.select_past(past, static)
+            for t in (0, 5, L - 1):  # one step on its own: the same numbers as in the window
+                step, step_w = model.select_past(past[:, t : t + 1], static)
+                torch.testing.assert_close(step[:, 0], selected[:, t], rtol=1e-6, atol=1e-7)
+                torch.testing.assert_close(step_w[:, 0], weights[:, t], rtol=1e-6, atol=1e-7)
+            out = model.forward_with_interpretation(past, future, static)
+            given = model.forward_with_interpretation(past, future, static, (selected, weights))
+        assert torch.equal(given.quantiles, out.quantiles)
+        assert torch.equal(given.past_weights, out.past_weights)
+        other, _ = model.select_past(past, static.roll(1))  # the symbol is an input of the stage
+        assert (other - selected).abs().max() > 1e-4
