@@ -72,13 +72,13 @@ class SelectedPastMemo:
     exact input.
 
     Today's window shares all but its newest row with yesterday's, and that stage is ~40 %
-    of a hidden-64 TFT's forward for 20 symbols (bench/RESULTS.md, "Serving"). Every step
-    is computed on its own, as one (N, 1, F) block, whether or not the memo holds it: a
-    step's numbers never depend on which other steps were computed with it, so a forecast
-    is bit for bit the same from a cold memo (a restart, a swap, a resumed run) as from a
-    warm one. A block is reused only for the same inputs, bytes compared (the symbols' ids
-    and the normalised features the model sees), so a revised bar is computed afresh.
-    Keeps the `capacity` blocks used last. Thread-safe.
+    of a hidden-64 TFT's forward for 20 symbols (bench/RESULTS.md, "Serving consecutive
+    days"). Every step is computed on its own, as one (N, 1, F) block, whether or not the
+    memo holds it: a step's numbers never depend on which other steps were computed with
+    it, so a forecast is bit for bit the same from a cold memo (a restart, a swap, a resumed
+    run) as from a warm one. A block is reused only for the same inputs, bytes compared (the
+    symbols' ids and the normalised features the model sees), so a revised bar is computed
+    afresh. Keeps the `capacity` blocks used last. Thread-safe.
     """
 
     def __init__(self, model: torch.nn.Module, device: torch.device, capacity: int) -> None:
@@ -173,7 +173,7 @@ class Forecaster:
             torch.from_numpy(future).to(self._device),
             torch.from_numpy(static).to(self._device),
         )
-        if self.memo is None:
+        if self.memo is None or n == 0:
             pred = ckpt.model(*inputs)
         else:
             pred = ckpt.model(*inputs, selected_past=self.memo(past, static, n))

@@ -6,7 +6,7 @@ from numpy.testing import assert_allclose
 
 from models import registry
 from models.features import build_features
-from models.forecaster import Forecaster, feature_window
+from models.forecaster import FeatureWindow, Forecaster, feature_window
 from models.train import run_training
 
 FAMILIES = ["tft", "lstm_bidirectional", "hybrid"]
@@ -128,6 +128,13 @@ class TestSelectedPastMemo:
         for i, window in enumerate(windows):
             assert_allclose(together[i], alone.forecast(window).values, rtol=1e-5, atol=1e-7)
         assert len(fc.memo) == fc.encoder_length + len(days) - 1  # shared steps computed once
+
+    def test_a_window_without_symbols_gives_an_empty_forecast(self, forecasters):
+        market, fcs = forecasters
+        fc = Forecaster(fcs["tft"].checkpoint)
+        full = feature_window(build_features(market.prices, "2011-06-30", macro=market.macro), fc.encoder_length)
+        empty = FeatureWindow(full.as_of, (), full.names, full.values[:0])
+        assert fc.forecast(empty).values.shape == (0, 4, 3)
 
     def test_families_without_a_per_step_stage_have_no_memo(self, forecasters):
         _, fcs = forecasters
