@@ -97,13 +97,14 @@ class SelectedPastMemo:
         with self._lock:
             for start in range(0, past.shape[0], n):
                 ids = static[start : start + n]
-                steps = [self._step(ids, past[start : start + n, t]) for t in range(past.shape[1])]
+                key = ids.tobytes()  # the window's symbols: part of every step's key
+                steps = [self._step(ids, key, past[start : start + n, t]) for t in range(past.shape[1])]
                 windows.append((torch.cat([s for s, _ in steps], 1), torch.cat([w for _, w in steps], 1)))
         return torch.cat([s for s, _ in windows]), torch.cat([w for _, w in windows])
 
-    def _step(self, ids: np.ndarray, block: np.ndarray) -> Selected:
+    def _step(self, ids: np.ndarray, ids_key: bytes, block: np.ndarray) -> Selected:
         """One time step of one window: ids (N,), block (N, F) -> ((N, 1, D), (N, 1, F))."""
-        key = (ids.tobytes(), block.tobytes())
+        key = (ids_key, block.tobytes())
         hit = self._blocks.get(key)
         if hit is not None:
             self._blocks.move_to_end(key)
