@@ -4,7 +4,9 @@ the real registry, SQLite, the replay bus and the portfolio strategy."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -144,16 +146,22 @@ class TestSwapAndRollback:
             name = "29991231T000000000000Z-tft-good"
             registry = Path(harness.config.models.registry_dir)
             with_state(copy_checkpoint(path, registry, name), lambda s: {k: v * 1.0001 for k, v in s.items()})
+            retiring = weakref.ref(harness.app.serving.served.forecaster.checkpoint.model)
             assert harness.infer()
             assert harness.of(ModelSwapped)[-1].version == name
             assert harness.of(ForecastReady)[-1].model == name
+            gc.collect()
+            assert retiring() is None  # a daemon that swaps for weeks keeps no retired model
             table = ModelsTable(harness.app.store)
             assert table.get(name)["metrics"]["holdout_loss"] > 0
             assert table.get(path.name)["status"] == "retired"
 
             old, restored = table.rollback(harness.app.clock.now())
             assert (old, restored) == (name, path.name)
+            rolled_back = weakref.ref(harness.app.serving.served.forecaster.checkpoint.model)
             assert harness.infer()
+            gc.collect()
+            assert rolled_back() is None
             swap = harness.of(ModelSwapped)[-1]
             assert (swap.version, swap.previous, swap.reason) == (path.name, name, "operator")
             assert harness.of(ForecastReady)[-1].model == path.name
