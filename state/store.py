@@ -162,6 +162,19 @@ class Store:
         self.conn.execute("pragma foreign_keys=off")
         self.conn.execute("pragma cache_size=-65536")
 
+    def defer_checkpoints(self) -> None:
+        """No commit of this connection copies the WAL into the database any more (SQLite's
+        default: the commit that takes the WAL past 1,000 pages does). The owner calls
+        `checkpoint` at moments no decision waits on, often enough to bound the WAL."""
+        self.conn.execute("pragma wal_autocheckpoint=0")
+
+    def checkpoint(self) -> int:
+        """Copy the WAL's committed pages into the database without waiting for readers or
+        writers (PASSIVE: pages a reader's snapshot still needs wait for the next call).
+        Returns how many of the WAL's pages are in the database now."""
+        _busy, _frames, copied = self.conn.execute("pragma wal_checkpoint(PASSIVE)").fetchone()
+        return max(int(copied), 0)
+
     def close(self) -> None:
         self.conn.close()
 

@@ -197,6 +197,12 @@ class TestReplayEnd:
         assert result.returncode == 0, result.stderr
         finished = [json.loads(line) for line in result.stdout.splitlines() if '"replay_finished"' in line]
         assert len(finished) == 1 and finished[0]["last_bar"].startswith("2022-12-28")
+        # The daemon copies the WAL into the database itself, after a cascade is committed
+        # and timed, every 8th job commit: well before SQLite's own copy (at 1,000 pages,
+        # inside a commit) would be due.
+        committed = [json.loads(line) for line in result.stdout.splitlines() if '"cascade_committed"' in line]
+        copies = [r["wal_pages"] for r in committed if r["wal_pages"] is not None]
+        assert len(committed) > 16 and copies and all(0 < pages < 1000 for pages in copies)
         assert query(db, "select status from runs") == [("completed",)]
         assert query(db, "select max(ts) from equity")[0][0].startswith("2022-12-28")
 

@@ -87,6 +87,40 @@ class TestWrites:
         writer.close()
 
 
+class TestCheckpoints:
+    """The daemon copies the WAL into the database itself, after a cascade's commit, so that
+    SQLite's automatic copy (inside the commit that takes the WAL past 1,000 pages) never
+    lands inside a decision."""
+
+    @staticmethod
+    def write_pages(store: Store, commits: int) -> None:
+        """About 50 pages per commit: 50 rows of a 4,000-byte blob."""
+        store.conn.execute("create table if not exists ballast (b blob)")
+        for _ in range(commits):
+            with store.transaction():
+                store.conn.executemany("insert into ballast values (?)", [(bytes(4000),)] * 50)
+
+    def test_deferred_the_wal_waits_for_checkpoint_which_copies_it_all(self, tmp_path: Path) -> None:
+        db = tmp_path / "t.db"
+        store = Store.open(db)
+        store.defer_checkpoints()
+        self.write_pages(store, 30)  # ~1,500 pages, past SQLite's threshold
+        assert db.stat().st_size < 1_000_000  # none of them copied into the database yet
+        copied = store.checkpoint()
+        assert copied > 1500 and db.stat().st_size > 1500 * 4096
+        self.write_pages(store, 1)  # the next commit starts the WAL over
+        assert 0 < store.checkpoint() < 100
+        store.close()
+
+    def test_by_default_a_commit_copies_the_wal_once_it_holds_1000_pages(self, tmp_path: Path) -> None:
+        db = tmp_path / "t.db"
+        store = Store.open(db)
+        self.write_pages(store, 30)
+        assert db.stat().st_size > 900 * 4096  # a commit copied the first ~1,000 pages in
+        assert 0 < store.checkpoint() < 1000  # and the WAL started over after it
+        store.close()
+
+
 class TestLedger:
     def test_cash_and_positions_are_rebuilt_from_fills(self, tmp_path: Path) -> None:
         store = Store.open(tmp_path / "t.db")
