@@ -41,7 +41,7 @@ from daemon.systemd import notify, watchdog_interval
 __all__ = ["TRADING_JOBS", "serve"]
 
 # SQLite copies the WAL into the database inside whichever commit takes it past 1,000 pages:
-# in a daily-rebalancing run one trading cascade in ~14 days took 5-9 ms more for it. The
+# in a daily-rebalancing run one trading cascade in ~14 days took 5-15 ms more for it. The
 # daemon turns that off and copies the WAL itself after every 8th job commit, once the
 # commit is done and timed (live, the next job is minutes away). Not after every commit:
 # the commit after a copy restarts the WAL (~0.2 ms). 8 commits are ~150 pages here.
