@@ -45,7 +45,8 @@ from state.store import Store
 if TYPE_CHECKING:
     from daemon.jobs import JobContext
     from models.forecaster import Forecaster
-    from models.validation import HoldoutData, ServingSpec
+    from models.serving_spec import ServingSpec
+    from models.validation import HoldoutData
     from state.lake import Lake
 
 __all__ = ["ModelServer", "Served"]
@@ -69,7 +70,7 @@ class ModelServer:
         self, cfg: ModelsConfig, store: Store, run_id: str, clock: Clock, *, timezone: str, manage: bool, live: bool,
         lake: Lake | None = None,
     ) -> None:
-        from models.validation import ServingSpec
+        from models.serving_spec import ServingSpec  # torch-free: no model, no torch
 
         self.cfg, self.clock, self.manage = cfg, clock, manage
         self.spec: ServingSpec = ServingSpec.from_config(cfg)
@@ -164,15 +165,15 @@ class ModelServer:
 
     async def refresh(self, ctx: JobContext) -> list[Event]:
         """Follow the ``models`` table and validate new versions; returns the events."""
-        from models.registry import CheckpointRejected
-        from models.validation import NotEnoughHistory
-
         # A backtest reads the table once (its starting champion), then only its own retrains.
         active = self.table.active() if self.manage or not self._read_table else self.version
         self._read_table = True
         candidates = self._candidates() if self.manage else self._take_pending()
         if active == self.version and not candidates:
             return []
+        from models.registry import CheckpointRejected
+        from models.validation import NotEnoughHistory  # torch: only once there is a model
+
         data = await ctx.offload(self._holdout, self.prices(ctx, extra=self.cfg.swap.holdout_days))
         events: list[Event] = []
         if active is not None and active != self.version:

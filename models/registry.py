@@ -14,6 +14,9 @@ Publishing writes everything into `<root>/.tmp-*` and renames it into place, so 
 never sees a half-written checkpoint. Loading refuses, with a reason, a manifest that does
 not parse, a weights file of the wrong size or sha256, a pickle payload, and weights whose
 names or shapes do not fit the model the manifest describes.
+
+Listing and verifying need no torch, so a daemon that has no model yet never loads it;
+`publish` and `load` import it.
 """
 
 from __future__ import annotations
@@ -26,18 +29,17 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-import torch
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from torch import nn
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from models.config import ModelConfig
-from models.factory import ModelDims, build_model
 from models.normaliser import Normaliser
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 __all__ = [
     "CheckpointRejected",
@@ -63,6 +65,12 @@ class CheckpointRejected(Exception):
         self.path, self.reason = path, reason
 
 
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
@@ -86,7 +94,7 @@ class Manifest(BaseModel):
     weights_file: str = "weights.safetensors"
     weights_sha256: str = ""
     weights_bytes: int = 0
-    torch_version: str = torch.__version__
+    torch_version: str = Field(default_factory=_torch_version)
     created_at: str = ""
 
 
@@ -128,6 +136,9 @@ def publish(
 ) -> Path:
     """Write weights + manifest (+ report, TensorBoard logs) and rename into `root`.
     The manifest's weights fields and created_at are filled in here. Returns the folder."""
+    import torch
+    from safetensors.torch import save_file
+
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".tmp-{uuid.uuid4().hex}"
@@ -201,6 +212,10 @@ def verify(path: Path) -> Manifest:
 
 
 def _read_state(path: Path, weights: Path) -> dict[str, torch.Tensor]:
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     if weights.suffix == ".safetensors":
         try:
             return load_file(str(weights))
@@ -218,6 +233,8 @@ def _read_state(path: Path, weights: Path) -> dict[str, torch.Tensor]:
 
 def load(path: Path, *, device: str | torch.device = "cpu") -> LoadedCheckpoint:
     """Verify, rebuild the model from the manifest and load its weights strictly."""
+    from models.factory import ModelDims, build_model
+
     path = Path(path)
     manifest = verify(path)
     try:

@@ -18,60 +18,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.config import ModelConfig, RunConfig, SwapConfig
+from models.config import SwapConfig
 from models.factory import ModelDims, build_model
-from models.features import FUTURE_NAMES, FeaturePanel, build_features, build_targets, schema_hash
-from models.features import target_names as make_target_names
+from models.features import FUTURE_NAMES, FeaturePanel, build_targets
 from models.forecaster import FeatureWindow, Forecast, Forecaster
 from models.registry import CheckpointRejected, load
 from models.sentiment.training import SENTIMENT_FEATURE_PREFIX, uses_sentiment
+from models.serving_spec import ServingSpec
 
 __all__ = [
     "HoldoutData", "NotEnoughHistory", "ServingSpec", "fit_panel", "holdout_loss", "load_for_serving", "smoke_forecast",
     "validate",
 ]  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class ServingSpec:
-    """What the serving pipeline builds, from the daemon's `[models]` config."""
-
-    model: ModelConfig
-    use_macro: bool
-    horizons: tuple[int, ...]
-    vol_horizon: int | None
-    quantiles: tuple[float, ...]
-    embargo: int
-    sentiment: str = "off"  # the scoring model whose rows serving reads, or "off"
-
-    @classmethod
-    def from_config(cls, cfg: RunConfig) -> ServingSpec:
-        d = cfg.data
-        vol = d.vol_horizon if d.vol_target else None
-        return cls(cfg.model, d.use_macro, d.horizons, vol, d.quantiles, d.embargo, d.sentiment)
-
-    @property
-    def target_names(self) -> tuple[str, ...]:
-        return make_target_names(self.horizons, self.vol_horizon)
-
-    @property
-    def label_horizon(self) -> int:
-        return max(max(self.horizons), self.vol_horizon or 0)
-
-    def panel(
-        self,
-        prices: pd.DataFrame,
-        as_of: pd.Timestamp,
-        macro: dict[str, pd.DataFrame] | None,
-        sentiment: pd.DataFrame | None = None,
-    ) -> FeaturePanel:
-        """Features as of `as_of` (prices: (T, N) closes on a date index); `sentiment`:
-        scored texts of `self.sentiment`'s model, None when there are none to read."""
-        rows = sentiment if self.sentiment != "off" else None
-        return build_features(prices, as_of, macro=macro if self.use_macro else None, sentiment=rows)
-
-    def schema_hash(self, panel: FeaturePanel) -> str:
-        return schema_hash(panel.names, FUTURE_NAMES, self.target_names)
 
 
 @dataclass(frozen=True, slots=True)

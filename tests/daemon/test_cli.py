@@ -218,6 +218,22 @@ class TestJobCommand:
         assert again.returncode == 0
         assert query(db, "select detail from jobs order by id")[-1] == ("1 bar(s), last 2018-01-03",)
 
+    def test_without_a_model_the_infer_job_never_imports_torch(self, tmp_path: Path) -> None:
+        # torch takes seconds to import; a daemon with no model published yet (a fresh
+        # install, the shipped config) must not pay for it at every start.
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", *TRADINGD[1:], "job", "infer", "--config", str(REPO / "config.toml"),
+             "--db", str(tmp_path / "t.db")],
+            cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert query(tmp_path / "t.db", "select job, status, detail from jobs") == [
+            ("infer", "ok", "no champion model: forecasts off, the tilt stays neutral")
+        ]
+        imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+        assert {"daemon.serving", "models.registry", "models.serving_spec"} <= imported
+        assert "torch" not in imported
+
     def test_a_failing_job_exits_1_with_a_one_line_reason(self, tmp_path: Path) -> None:
         env = {k: v for k, v in cli_env().items() if not k.startswith("TRADINGD_")}
         result = subprocess.run(
