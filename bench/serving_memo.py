@@ -46,8 +46,9 @@ def main() -> None:
     from models.data import load_bundled
     from models.features import serving_window
     from models.forecaster import Forecaster, feature_window
+    from models.serving_spec import ServingSpec
     from models.train import run_training
-    from models.validation import ServingSpec, fit_panel
+    from models.validation import fit_panel
 
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)

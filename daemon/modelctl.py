@@ -87,7 +87,8 @@ def _check(config: Config, store: Store, table: ModelsTable, path: Path, as_of: 
     from daemon.feeds.bundled import BundledPrices
     from models.data import load_macro
     from models.registry import CheckpointRejected
-    from models.validation import HoldoutData, ServingSpec, load_for_serving, validate
+    from models.serving_spec import ServingSpec
+    from models.validation import HoldoutData, load_for_serving, validate
 
     torch.set_num_threads(config.models.serve.threads)
     market = config.market

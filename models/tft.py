@@ -98,8 +98,7 @@ class TemporalFusionTransformer(nn.Module):
         past[:, t] and the symbol, so a server may compute it once per bar and pass it back
         as `selected_past` (`models.forecaster.SelectedPastMemo`)."""
         static_emb, _ = self._static_selection(static)
-        c_s = self.static_contexts[0](static_emb)
-        return self.past_vsn(self.past_embedding(past), past.shape[:2], c_s.unsqueeze(1))
+        return self._select_past(past, self.static_contexts[0](static_emb))
 
     def forward_with_interpretation(
         self,
@@ -110,13 +109,11 @@ class TemporalFusionTransformer(nn.Module):
     ) -> TFTOutput:
         """`selected_past`: `select_past(past, static)` computed beforehand, or None."""
         n_layers = self.encoder.num_layers
-        (b, n_past), n_future = past.shape[:2], future.shape[1]
+        b, n_future = past.shape[0], future.shape[1]
         static_emb, static_w = self._static_selection(static)
         c_s, c_e, c_h, c_c = (grn(static_emb) for grn in self.static_contexts)
 
-        if selected_past is None:
-            selected_past = self.past_vsn(self.past_embedding(past), (b, n_past), c_s.unsqueeze(1))
-        past_sel, past_w = selected_past
+        past_sel, past_w = self._select_past(past, c_s) if selected_past is None else selected_past
         fut_sel, fut_w = self.future_vsn(
             self.future_embedding(future), (b, n_future), c_s.unsqueeze(1)
         )
@@ -138,6 +135,10 @@ class TemporalFusionTransformer(nn.Module):
             x, attn = self._attention_block(temporal, c_e, n_future)
         raw = self.head(x)
         return TFTOutput(monotone_quantiles(raw), attn, past_w, fut_w, static_w, temporal)
+
+    def _select_past(self, past: torch.Tensor, c_s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`select_past` given the static selection context c_s (B, D)."""
+        return self.past_vsn(self.past_embedding(past), past.shape[:2], c_s.unsqueeze(1))
 
     def _static_selection(self, static: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B,) symbol ids -> (static embedding (B, D), its selection weight (B, 1))."""

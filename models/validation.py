@@ -27,7 +27,7 @@ from models.sentiment.training import SENTIMENT_FEATURE_PREFIX, uses_sentiment
 from models.serving_spec import ServingSpec
 
 __all__ = [
-    "HoldoutData", "NotEnoughHistory", "ServingSpec", "fit_panel", "holdout_loss", "load_for_serving", "smoke_forecast",
+    "HoldoutData", "NotEnoughHistory", "fit_panel", "holdout_loss", "load_for_serving", "smoke_forecast",
     "validate",
 ]  # fmt: skip
 

@@ -197,7 +197,7 @@ def serving_inputs(sentiment: str, lake: Path):
     from learning_testkit import learning_config
 
     from models.data import load_macro
-    from models.validation import ServingSpec
+    from models.serving_spec import ServingSpec
 
     spec = replace(ServingSpec.from_config(learning_config(lake.parent).models), sentiment=sentiment)
     prices = load_bundled("sp500_20", macro=False).prices.loc[:"2019-07-31"].iloc[-300:]
